@@ -1,0 +1,2 @@
+// liblinear's C API (Debian liblinear-dev).
+#include <linear.h>
