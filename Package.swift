@@ -38,6 +38,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]),
 
+        .testTarget(name: "H5Tests", dependencies: ["H5"]),
         .testTarget(name: "ExtractTests", dependencies: ["Extract", "H5"]),
         .testTarget(name: "ClassifyTests", dependencies: ["Classify", "H5"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
