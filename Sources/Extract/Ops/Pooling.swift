@@ -1,0 +1,93 @@
+// Pooling as torch.nn.MaxPool2d, AvgPool2d and AdaptiveAvgPool2d compute it (NCHW).
+
+/// Output length of a pooling window over `size`, with PyTorch's ceil-mode rule that the last
+/// window must start inside the input or its left padding (pooling_output_shape in ATen).
+public func poolOutputSize(_ size: Int, kernel: Int, stride: Int, padding: Int, ceilMode: Bool) -> Int {
+    let span = size + 2 * padding - kernel
+    var out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
+    if ceilMode && (out - 1) * stride >= size + padding { out -= 1 }
+    return out
+}
+
+/// x: [N, C, H, W] -> [N, C, oH, oW]; padding counts as -inf.
+public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    var out = Tensor(zeros: [n, c, oh, ow])
+    x.data.withUnsafeBufferPointer { xp in
+        out.data.withUnsafeMutableBufferPointer { op in
+            for p in 0..<(n * c) {
+                let src = xp.baseAddress! + p * h * w
+                let dst = op.baseAddress! + p * oh * ow
+                for y in 0..<oh {
+                    let y0 = max(y * stride - padding, 0), y1 = min(y * stride - padding + kernel, h)
+                    for xo in 0..<ow {
+                        let x0 = max(xo * stride - padding, 0), x1 = min(xo * stride - padding + kernel, w)
+                        var m = -Float.infinity
+                        for iy in y0..<y1 {
+                            let row = src + iy * w
+                            for ix in x0..<x1 { m = max(m, row[ix]) }
+                        }
+                        dst[y * ow + xo] = m
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// x: [N, C, H, W] -> [N, C, oH, oW], cells as torch.nn.AdaptiveAvgPool2d (they may overlap).
+public func adaptiveAvgPool2d(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    if oh == h && ow == w { return x }
+    var out = Tensor(zeros: [n, c, oh, ow])
+    x.data.withUnsafeBufferPointer { xp in
+        out.data.withUnsafeMutableBufferPointer { op in
+            for p in 0..<(n * c) {
+                let src = xp.baseAddress! + p * h * w
+                for y in 0..<oh {
+                    let y0 = (y * h) / oh, y1 = ((y + 1) * h + oh - 1) / oh
+                    for xo in 0..<ow {
+                        let x0 = (xo * w) / ow, x1 = ((xo + 1) * w + ow - 1) / ow
+                        var acc: Float = 0
+                        for iy in y0..<y1 { for ix in x0..<x1 { acc += src[iy * w + ix] } }
+                        op[(p * oh + y) * ow + xo] = acc / Float((y1 - y0) * (x1 - x0))
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// x: [N, C, H, W] -> [N, C] mean over each plane (AdaptiveAvgPool2d(1) then flatten).
+public func globalAvgPool(_ x: Tensor) -> Tensor {
+    let (n, c) = (x.shape[0], x.shape[1])
+    let plane = x.shape[2] * x.shape[3]
+    var out = Tensor(zeros: [n, c])
+    x.data.withUnsafeBufferPointer { xp in
+        for p in 0..<(n * c) {
+            var acc: Float = 0
+            for i in 0..<plane { acc += xp[p * plane + i] }
+            out.data[p] = acc / Float(plane)
+        }
+    }
+    return out
+}
+
+/// x: [N, C, H, W] -> [N, C] max over each plane.
+public func globalMaxPool(_ x: Tensor) -> Tensor {
+    let (n, c) = (x.shape[0], x.shape[1])
+    let plane = x.shape[2] * x.shape[3]
+    var out = Tensor(zeros: [n, c])
+    x.data.withUnsafeBufferPointer { xp in
+        for p in 0..<(n * c) {
+            var m = -Float.infinity
+            for i in 0..<plane { m = max(m, xp[p * plane + i]) }
+            out.data[p] = m
+        }
+    }
+    return out
+}
