@@ -1,0 +1,87 @@
+// The architectures the engine builds, as data: input size, normalisation, default code layer,
+// Caffe-style layer aliases, and torchvision's checkpoint file names.
+
+public enum Architecture: String, CaseIterable, Sendable, Codable {
+    case alexnet
+    case vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
+    case resnet18, resnet34, resnet50, resnet101, resnet152
+    case efficientnet_lite0
+
+    public enum Family: Sendable { case alexnet, vgg, resnet, efficientnetLite }
+
+    public var family: Family {
+        switch self {
+        case .alexnet: return .alexnet
+        case .vgg11, .vgg11_bn, .vgg13, .vgg13_bn, .vgg16, .vgg16_bn, .vgg19, .vgg19_bn: return .vgg
+        case .resnet18, .resnet34, .resnet50, .resnet101, .resnet152: return .resnet
+        case .efficientnet_lite0: return .efficientnetLite
+        }
+    }
+
+    /// Side of the square network input, and of the shorter side before the centre crop
+    /// (torchvision's evaluation transform: Resize(256), CenterCrop(224)).
+    public var inputSize: Int { 224 }
+    public var resizeSize: Int { 256 }
+
+    /// Per-channel normalisation in 0..1 units. torchvision: ImageNet statistics. EfficientNet-Lite:
+    /// (x - 127) / 128 in 0..255 units (efficientnet_lite_builder.py's MEAN_RGB / STDDEV_RGB).
+    public var mean: [Float] {
+        family == .efficientnetLite ? [127 / 255, 127 / 255, 127 / 255] : [0.485, 0.456, 0.406]
+    }
+    public var std: [Float] {
+        family == .efficientnetLite ? [128 / 255, 128 / 255, 128 / 255] : [0.229, 0.224, 0.225]
+    }
+
+    /// The layer whose codes `pipeline extract` writes when none is named.
+    public var defaultLayer: String {
+        switch family {
+        case .alexnet, .vgg: return "fc7"
+        case .resnet, .efficientnetLite: return "avgpool"
+        }
+    }
+
+    /// torchvision's ImageNet checkpoint (https://download.pytorch.org/models/<file>); the hex
+    /// after the last dash is the prefix of its sha256, which torchvision checks on download.
+    public var torchvisionFile: String? {
+        switch self {
+        case .alexnet: return "alexnet-owt-7be5be79.pth"
+        case .vgg11: return "vgg11-8a719046.pth"
+        case .vgg11_bn: return "vgg11_bn-6002323d.pth"
+        case .vgg13: return "vgg13-19584684.pth"
+        case .vgg13_bn: return "vgg13_bn-abd245e5.pth"
+        case .vgg16: return "vgg16-397923af.pth"
+        case .vgg16_bn: return "vgg16_bn-6c64b313.pth"
+        case .vgg19: return "vgg19-dcbb9e9d.pth"
+        case .vgg19_bn: return "vgg19_bn-c79401a0.pth"
+        case .resnet18: return "resnet18-f37072fd.pth"
+        case .resnet34: return "resnet34-b627a593.pth"
+        case .resnet50: return "resnet50-0676ba61.pth"
+        case .resnet101: return "resnet101-63fe2227.pth"
+        case .resnet152: return "resnet152-394f9c45.pth"
+        case .efficientnet_lite0: return nil
+        }
+    }
+
+    /// Caffe-style names users know, mapped to node names. ReLU'd layers mean the output after
+    /// their ReLU, as Caffe's in-place ReLU left its blobs.
+    public var aliases: [String: String] {
+        switch family {
+        case .alexnet:
+            return ["conv1": "features.1", "pool1": "features.2", "conv2": "features.4", "pool2": "features.5",
+                    "conv3": "features.7", "conv4": "features.9", "conv5": "features.11", "pool5": "features.12",
+                    "fc6": "classifier.2", "fc7": "classifier.5", "fc8": "classifier.6"]
+        case .vgg:
+            return VGG.aliases(config: VGG.config(self), batchNorm: VGG.batchNorm(self))
+        case .resnet:
+            return ["conv1": "relu", "pool1": "maxpool", "pool5": "avgpool"]
+        case .efficientnetLite:
+            var a = ["features": "head", "pool": "avgpool", "fc": "_fc", "logits": "_fc"]
+            var last = -1
+            for (s, stage) in EfficientNetLite.stages.enumerated() {
+                last += stage.repeats
+                a["stage\(s + 1)"] = "_blocks.\(last)"
+            }
+            return a
+        }
+    }
+}

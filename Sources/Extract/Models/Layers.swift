@@ -1,0 +1,101 @@
+// The layers models are built from, loaded strictly by checkpoint key, with BatchNorm folded
+// into the preceding convolution at load time (inference only).
+
+/// torch.nn.Conv2d, optionally with a BatchNorm2d folded in. Padding is fixed (PyTorch) or
+/// TensorFlow "same" computed from the input size at call time (EfficientNet-Lite).
+public struct Conv2d {
+    public enum Padding { case fixed(Int), same }
+
+    public var weight: Tensor          // [O, C/groups, kH, kW]
+    public var bias: [Float]?          // [O]
+    public var stride: Int
+    public var padding: Padding
+    public var groups: Int
+
+    public var outChannels: Int { weight.shape[0] }
+
+    /// Reads `<scope>.weight` (and `<scope>.bias` when `bias`) with the shape the layer implies.
+    public init(_ r: WeightReader, in c: Int, out o: Int, kernel k: Int, stride: Int = 1, padding: Padding = .fixed(0),
+                groups: Int = 1, bias: Bool = true) throws {
+        weight = try r.tensor("weight", shape: [o, c / groups, k, k])
+        self.bias = bias ? try r.tensor("bias", shape: [o]).data : nil
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+    }
+
+    public func geometry(height: Int, width: Int) -> Conv2dGeometry {
+        let k = weight.shape[2]
+        switch padding {
+        case .fixed(let p): return Conv2dGeometry(kernel: k, stride: stride, padding: p, groups: groups)
+        case .same: return .same(kernel: k, stride: stride, inputSize: (height, width), groups: groups)
+        }
+    }
+
+    public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, geometry: geometry(height: x.shape[2], width: x.shape[3]), activation: activation)
+    }
+
+    /// Folds y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta into the weights and bias,
+    /// computed in Double so folding adds no error beyond float32 rounding.
+    public mutating func fold(_ bn: BatchNorm) {
+        let o = outChannels
+        precondition(bn.weight.count == o, "BatchNorm of \(bn.weight.count) channels after a convolution of \(o)")
+        let per = weight.count / o
+        var newBias = [Float](repeating: 0, count: o)
+        for ch in 0..<o {
+            let scale = Double(bn.weight[ch]) / (Double(bn.runningVar[ch]) + bn.eps).squareRoot()
+            for i in ch * per..<(ch + 1) * per { weight.data[i] = Float(Double(weight.data[i]) * scale) }
+            let b = Double(bias?[ch] ?? 0)
+            newBias[ch] = Float((b - Double(bn.runningMean[ch])) * scale + Double(bn.bias[ch]))
+        }
+        bias = newBias
+    }
+}
+
+/// torch.nn.BatchNorm2d's inference parameters (num_batches_tracked is read and ignored).
+public struct BatchNorm {
+    public var weight: [Float], bias: [Float], runningMean: [Float], runningVar: [Float]
+    public var eps: Double
+
+    public init(_ r: WeightReader, channels c: Int, eps: Double = 1e-5) throws {
+        weight = try r.tensor("weight", shape: [c]).data
+        bias = try r.tensor("bias", shape: [c]).data
+        runningMean = try r.tensor("running_mean", shape: [c]).data
+        runningVar = try r.tensor("running_var", shape: [c]).data
+        _ = try r.optional("num_batches_tracked", shape: [])
+        self.eps = eps
+    }
+}
+
+/// A convolution immediately followed by its BatchNorm, stored folded.
+public func convBN(_ conv: WeightReader, _ bn: WeightReader, in c: Int, out o: Int, kernel k: Int, stride: Int = 1,
+                   padding: Conv2d.Padding = .fixed(0), groups: Int = 1, eps: Double = 1e-5) throws -> Conv2d {
+    var layer = try Conv2d(conv, in: c, out: o, kernel: k, stride: stride, padding: padding, groups: groups, bias: false)
+    layer.fold(try BatchNorm(bn, channels: o, eps: eps))
+    return layer
+}
+
+/// torch.nn.Linear.
+public struct Linear {
+    public var weight: Tensor   // [O, I]
+    public var bias: [Float]    // [O]
+
+    public var outFeatures: Int { weight.shape[0] }
+
+    public init(_ r: WeightReader, in i: Int, out o: Int) throws {
+        weight = try r.tensor("weight", shape: [o, i])
+        bias = try r.tensor("bias", shape: [o]).data
+    }
+
+    /// The classifier head: its output size is whatever the checkpoint says (1000 for ImageNet,
+    /// the data set's classes for a fine-tuned network).
+    public init(head r: WeightReader, in i: Int) throws {
+        let o = r.shape(of: "weight")?.first ?? 1000
+        try self.init(r, in: i, out: o)
+    }
+
+    public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
+        linear(flatten(x), weight: weight, bias: bias, activation: activation)
+    }
+}

@@ -1,0 +1,73 @@
+// A model is a value built once from (architecture, weights); its forward pass returns the named
+// layers asked for and stops at the deepest of them.
+
+protocol Network {
+    /// Runs the network on x: [N, 3, H, W], emitting every named node's output to `taps`.
+    func forward(_ x: Tensor, _ taps: Taps) throws
+}
+
+public enum ModelError: Error, CustomStringConvertible {
+    case unknownLayer(String, Architecture)
+    case inputShape([Int], Architecture)
+
+    public var description: String {
+        switch self {
+        case let .unknownLayer(name, arch):
+            return "unknown layer `\(name)` for \(arch.rawValue); `pipeline layers --model \(arch.rawValue)` lists them"
+        case let .inputShape(shape, arch):
+            return "\(arch.rawValue) takes images as [N, 3, H, W]; got \(shape)"
+        }
+    }
+}
+
+public final class Model {
+    public let architecture: Architecture
+    let network: Network
+    private var nodeNames: Set<String>?
+
+    /// Builds `architecture` from a state dict with torchvision's (or efficientnet-lite-pytorch's) keys.
+    /// Every key must be used: a leftover key means the checkpoint is not for this architecture.
+    public init(_ architecture: Architecture, weights: StateDict) throws {
+        self.architecture = architecture
+        let r = WeightReader(weights)
+        switch architecture.family {
+        case .alexnet: network = try AlexNet(r)
+        case .vgg: network = try VGG(r, config: VGG.config(architecture), batchNorm: VGG.batchNorm(architecture))
+        case .resnet: network = try ResNet(r, architecture)
+        case .efficientnetLite: network = try EfficientNetLite(r)
+        }
+        try r.finish()
+    }
+
+    /// The node a layer name or alias refers to.
+    public func resolve(_ layer: String) throws -> String {
+        let node = architecture.aliases[layer] ?? layer
+        if nodeNames == nil { nodeNames = Set(try layers().map(\.name)) }
+        guard nodeNames?.contains(node) == true else { throw ModelError.unknownLayer(layer, architecture) }
+        return node
+    }
+
+    /// Outputs of `layers` (names or aliases) for x: [N, 3, H, W], keyed as asked.
+    public func run(_ x: Tensor, layers: [String]) throws -> [String: Tensor] {
+        guard x.rank == 4, x.shape[1] == 3 else { throw ModelError.inputShape(x.shape, architecture) }
+        let nodes = try layers.map { try resolve($0) }
+        let taps = Taps(wanted: Set(nodes))
+        do {
+            try network.forward(x, taps)
+        } catch is ForwardComplete {}
+        var result: [String: Tensor] = [:]
+        for (name, node) in zip(layers, nodes) { result[name] = taps.outputs[node] }
+        return result
+    }
+
+    /// Every node in forward order, with its output shape for one image at `size` x `size` and its aliases.
+    public func layers(size: Int? = nil) throws -> [(name: String, shape: [Int], aliases: [String])] {
+        let s = size ?? architecture.inputSize
+        let taps = Taps(wanted: [], listing: true)
+        try network.forward(Tensor(zeros: [1, 3, s, s]), taps)
+        let aliases = architecture.aliases
+        return taps.shapes.map { node in
+            (node.name, node.shape, aliases.filter { $0.value == node.name }.map(\.key).sorted())
+        }
+    }
+}

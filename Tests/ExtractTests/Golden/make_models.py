@@ -1,0 +1,330 @@
+"""Golden outputs for every architecture, from an independent reference: onnxruntime running
+ONNX graphs built here with onnx.helper from the same random weights (torchvision's and
+efficientnet-lite-pytorch's state_dict keys), on random inputs.
+
+    python make_models.py OUT_DIR [ARCH ...]
+
+For each architecture writes OUT_DIR/<arch>.safetensors (the weights, read by the Swift tests as a
+checkpoint) and OUT_DIR/<arch>.golden.safetensors holding `input@<size>` ([N, 3, size, size]) and
+`<node>@<size>` (the reference output of that node). Weights run to hundreds of MB, so this runs at
+test set-up (scripts/test) instead of being committed; it is deterministic (seeded).
+Tolerance used by ModelGoldenTests: max |ours - reference| <= 1e-4 * max |reference|.
+"""
+import os, sys
+import numpy as np
+import onnx, onnxruntime as ort
+from onnx import helper, numpy_helper, TensorProto
+from safetensors.numpy import save_file
+
+
+class Graph:
+    """A tiny ONNX graph builder; each method returns the name of its output tensor."""
+    def __init__(self, sd):
+        self.sd, self.nodes, self.inits, self.count, self.named = sd, [], {}, 0, {}
+
+    def const(self, name, value):
+        if name not in self.inits:
+            self.inits[name] = numpy_helper.from_array(np.asarray(value, np.float32), name)
+        return name
+
+    def node(self, op, inputs, name=None, **attrs):
+        self.count += 1
+        out = name or f"{op.lower()}_{self.count}"
+        self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def conv(self, x, key, stride=1, pads=(0, 0, 0, 0), groups=1):
+        """pads = (top, left, bottom, right) -> ONNX order (top, left, bottom, right) = x1_begin, x2_begin, x1_end, x2_end."""
+        w = self.sd[key + ".weight"]
+        ins = [x, self.const(key + ".weight", w)]
+        if key + ".bias" in self.sd:
+            ins.append(self.const(key + ".bias", self.sd[key + ".bias"]))
+        return self.node("Conv", ins, kernel_shape=list(w.shape[2:]), strides=[stride, stride],
+                         pads=[pads[0], pads[1], pads[2], pads[3]], group=groups)
+
+    def bn(self, x, key, eps=1e-5):
+        p = [self.const(f"{key}.{n}", self.sd[f"{key}.{n}"]) for n in ("weight", "bias", "running_mean", "running_var")]
+        return self.node("BatchNormalization", [x] + p, epsilon=eps)
+
+    def relu(self, x): return self.node("Relu", [x])
+
+    def relu6(self, x):
+        return self.node("Clip", [x, self.const("zero", 0.0), self.const("six", 6.0)])
+
+    def maxpool(self, x, k, s, p=0):
+        return self.node("MaxPool", [x], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
+
+    def adaptive_avgpool(self, x, in_hw, out_hw):
+        """AdaptiveAvgPool2d as two matrix products, Y = Ph X Pw^T, with torch's cell bounds."""
+        def mat(n_in, n_out):
+            m = np.zeros((n_out, n_in), np.float32)
+            for i in range(n_out):
+                a, b = (i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)
+                m[i, a:b] = 1.0 / (b - a)
+            return m
+        ph, pw = mat(in_hw[0], out_hw[0]), mat(in_hw[1], out_hw[1])
+        y = self.node("MatMul", [x, self.const(f"pw{in_hw}{out_hw}", pw.T)])
+        return self.node("MatMul", [self.const(f"ph{in_hw}{out_hw}", ph), y])
+
+    def global_avgpool(self, x): return self.node("GlobalAveragePool", [x])
+    def flatten(self, x): return self.node("Flatten", [x], axis=1)
+
+    def linear(self, x, key):
+        return self.node("Gemm", [x, self.const(key + ".weight", self.sd[key + ".weight"]),
+                                  self.const(key + ".bias", self.sd[key + ".bias"])], transB=1)
+
+    def add(self, a, b): return self.node("Add", [a, b])
+
+    def tap(self, name, x):
+        self.named[name] = x
+        return x
+
+    def run(self, inputs):
+        outs = list(self.named.values())
+        g = helper.make_graph(self.nodes, "reference",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs],
+                              list(self.inits.values()))
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        res = sess.run(outs, {"input": inputs})
+        return dict(zip(self.named.keys(), res))
+
+
+# ---- random weights with torchvision's keys -------------------------------------------------
+
+class Weights(dict):
+    def __init__(self, seed):
+        super().__init__()
+        self.rng = np.random.default_rng(seed)
+
+    def conv(self, key, o, i, k, bias=True):
+        self[key + ".weight"] = (self.rng.standard_normal((o, i, k, k)) * np.sqrt(2.0 / (i * k * k))).astype(np.float32)
+        if bias:
+            self[key + ".bias"] = self.rng.uniform(-0.1, 0.1, o).astype(np.float32)
+
+    def bn(self, key, c):
+        self[key + ".weight"] = self.rng.uniform(0.5, 1.5, c).astype(np.float32)
+        self[key + ".bias"] = self.rng.uniform(-0.2, 0.2, c).astype(np.float32)
+        self[key + ".running_mean"] = self.rng.uniform(-0.2, 0.2, c).astype(np.float32)
+        self[key + ".running_var"] = self.rng.uniform(0.5, 1.5, c).astype(np.float32)
+        self[key + ".num_batches_tracked"] = np.array(100, np.int64)
+
+    def linear(self, key, o, i):
+        self[key + ".weight"] = (self.rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32)
+        self[key + ".bias"] = self.rng.uniform(-0.1, 0.1, o).astype(np.float32)
+
+
+# ---- architectures, as torchvision defines them ----------------------------------------------
+
+def alexnet(size):
+    sd = Weights(1)
+    for key, o, i, k in [("features.0", 64, 3, 11), ("features.3", 192, 64, 5), ("features.6", 384, 192, 3),
+                         ("features.8", 256, 384, 3), ("features.10", 256, 256, 3)]:
+        sd.conv(key, o, i, k)
+    for key, o, i in [("classifier.1", 4096, 9216), ("classifier.4", 4096, 4096), ("classifier.6", 1000, 4096)]:
+        sd.linear(key, o, i)
+
+    def build(g):
+        y = g.tap("features.0", g.conv("input", "features.0", 4, (2, 2, 2, 2)))
+        y = g.tap("features.1", g.relu(y)); y = g.maxpool(y, 3, 2)
+        y = g.relu(g.conv(y, "features.3", 1, (2, 2, 2, 2))); y = g.tap("features.5", g.maxpool(y, 3, 2))
+        y = g.relu(g.conv(y, "features.6", 1, (1, 1, 1, 1))); y = g.relu(g.conv(y, "features.8", 1, (1, 1, 1, 1)))
+        y = g.tap("features.11", g.relu(g.conv(y, "features.10", 1, (1, 1, 1, 1))))
+        y = g.tap("features.12", g.maxpool(y, 3, 2))
+        hw = feature_size(size, [(11, 4, 2), "pool", (5, 1, 2), "pool", (3, 1, 1), (3, 1, 1), (3, 1, 1), "pool"])
+        y = g.tap("avgpool", g.adaptive_avgpool(y, hw, (6, 6)))
+        y = g.flatten(y)
+        y = g.tap("classifier.2", g.relu(g.linear(y, "classifier.1")))
+        y = g.tap("classifier.4", g.linear(y, "classifier.4"))
+        y = g.tap("classifier.5", g.relu(y))
+        g.tap("classifier.6", g.linear(y, "classifier.6"))
+    return sd, build
+
+
+def feature_size(size, layers):
+    """Spatial size after AlexNet-style convs (k, s, p) and 3x3/2 max pools (floor mode)."""
+    n = size
+    for l in layers:
+        if l == "pool":
+            n = (n - 3) // 2 + 1
+        else:
+            k, s, p = l
+            n = (n + 2 * p - k) // s + 1
+    return (n, n)
+
+
+VGG_CFG = {11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+           13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+           16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+           19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]}
+
+
+def vgg(depth, batch_norm):
+    def make(size):
+        sd = Weights(depth + (100 if batch_norm else 0))
+        plan, i, c = [], 0, 3
+        for v in VGG_CFG[depth]:
+            if v == "M":
+                plan.append(("pool", i)); i += 1
+            else:
+                sd.conv(f"features.{i}", v, c, 3)
+                if batch_norm:
+                    sd.bn(f"features.{i + 1}", v)
+                plan.append(("conv", i)); i += 3 if batch_norm else 2; c = v
+        sd.linear("classifier.0", 4096, 512 * 7 * 7); sd.linear("classifier.3", 4096, 4096); sd.linear("classifier.6", 1000, 4096)
+
+        def build(g):
+            y, n = "input", size
+            for kind, i in plan:
+                if kind == "pool":
+                    y = g.tap(f"features.{i}", g.maxpool(y, 2, 2)); n //= 2
+                else:
+                    y = g.conv(y, f"features.{i}", 1, (1, 1, 1, 1))
+                    if batch_norm:
+                        y = g.tap(f"features.{i + 1}", g.bn(y, f"features.{i + 1}"))
+                    y = g.relu(y)
+            # the last conv's ReLU output (conv5_x), then the head
+            y = g.tap("avgpool", g.adaptive_avgpool(y, (n, n), (7, 7)))
+            y = g.flatten(y)
+            y = g.tap("classifier.1", g.relu(g.linear(y, "classifier.0")))
+            y = g.tap("classifier.4", g.relu(g.linear(y, "classifier.3")))
+            g.tap("classifier.6", g.linear(y, "classifier.6"))
+        return sd, build
+    return make
+
+
+def resnet(depth):
+    blocks, bottleneck = {18: ([2, 2, 2, 2], False), 34: ([3, 4, 6, 3], False), 50: ([3, 4, 6, 3], True),
+                          101: ([3, 4, 23, 3], True), 152: ([3, 8, 36, 3], True)}[depth]
+
+    def make(size):
+        sd = Weights(depth)
+        sd.conv("conv1", 64, 3, 7, bias=False); sd.bn("bn1", 64)
+        plan, c = [], 64
+        for li, n in enumerate(blocks, 1):
+            planes = 64 * 2 ** (li - 1)
+            out = planes * 4 if bottleneck else planes
+            for b in range(n):
+                p, stride = f"layer{li}.{b}", 2 if (b == 0 and li > 1) else 1
+                if bottleneck:
+                    sd.conv(p + ".conv1", planes, c, 1, False); sd.bn(p + ".bn1", planes)
+                    sd.conv(p + ".conv2", planes, planes, 3, False); sd.bn(p + ".bn2", planes)
+                    sd.conv(p + ".conv3", out, planes, 1, False); sd.bn(p + ".bn3", out)
+                else:
+                    sd.conv(p + ".conv1", planes, c, 3, False); sd.bn(p + ".bn1", planes)
+                    sd.conv(p + ".conv2", planes, planes, 3, False); sd.bn(p + ".bn2", planes)
+                down = stride != 1 or c != out
+                if down:
+                    sd.conv(p + ".downsample.0", out, c, 1, False); sd.bn(p + ".downsample.1", out)
+                plan.append((p, stride, down, li, b == n - 1)); c = out
+        sd.linear("fc", 1000, c)
+
+        def build(g):
+            y = g.tap("bn1", g.bn(g.conv("input", "conv1", 2, (3, 3, 3, 3)), "bn1"))
+            y = g.tap("relu", g.relu(y))
+            y = g.tap("maxpool", g.maxpool(y, 3, 2, 1))
+            for p, stride, down, li, last in plan:
+                if bottleneck:
+                    z = g.relu(g.bn(g.conv(y, p + ".conv1"), p + ".bn1"))
+                    z = g.relu(g.bn(g.conv(z, p + ".conv2", stride, (1, 1, 1, 1)), p + ".bn2"))
+                    z = g.bn(g.conv(z, p + ".conv3"), p + ".bn3")
+                else:
+                    z = g.relu(g.bn(g.conv(y, p + ".conv1", stride, (1, 1, 1, 1)), p + ".bn1"))
+                    z = g.bn(g.conv(z, p + ".conv2", 1, (1, 1, 1, 1)), p + ".bn2")
+                idn = g.bn(g.conv(y, p + ".downsample.0", stride), p + ".downsample.1") if down else y
+                y = g.relu(g.add(z, idn))
+                if p == "layer1.0":
+                    g.tap("layer1.0", y)
+                if last:
+                    g.tap(f"layer{li}", y)
+            y = g.tap("avgpool", g.global_avgpool(y))
+            g.tap("fc", g.linear(g.flatten(y), "fc"))
+        return sd, build
+    return make
+
+
+LITE0 = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+         (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+
+
+def same_pads(n, k, s):
+    """TF 'SAME' (efficientnet-lite-pytorch Conv2dStaticSamePadding): (top/left, bottom/right)."""
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def efficientnet_lite0(size):
+    sd, eps = Weights(7), 1e-3
+    sd.conv("_conv_stem", 32, 3, 3, False); sd.bn("_bn0", 32)
+    plan, b = [], 0
+    for reps, k, s, e, cin, cout in LITE0:
+        for r in range(reps):
+            ci, st, p = cin if r == 0 else cout, s if r == 0 else 1, f"_blocks.{b}"
+            if e != 1:
+                sd.conv(p + "._expand_conv", ci * e, ci, 1, False); sd.bn(p + "._bn0", ci * e)
+            sd.conv(p + "._depthwise_conv", ci * e, 1, k, False); sd.bn(p + "._bn1", ci * e)
+            sd.conv(p + "._project_conv", cout, ci * e, 1, False); sd.bn(p + "._bn2", cout)
+            plan.append((p, k, st, e, ci, cout)); b += 1
+    sd.conv("_conv_head", 1280, 320, 1, False); sd.bn("_bn1", 1280)
+    sd.linear("_fc", 1000, 1280)
+
+    def build(g):
+        a, bb = same_pads(size, 3, 2)
+        y = g.tap("_bn0", g.bn(g.conv("input", "_conv_stem", 2, (a, a, bb, bb)), "_bn0", eps))
+        y = g.tap("stem", g.relu6(y))
+        n = -(-size // 2)
+        for i, (p, k, st, e, ci, cout) in enumerate(plan):
+            z = y
+            if e != 1:
+                z = g.relu6(g.bn(g.conv(z, p + "._expand_conv"), p + "._bn0", eps))
+            a, bb = same_pads(n, k, st)
+            z = g.relu6(g.bn(g.conv(z, p + "._depthwise_conv", st, (a, a, bb, bb), groups=ci * e), p + "._bn1", eps))
+            z = g.bn(g.conv(z, p + "._project_conv"), p + "._bn2", eps)
+            if st == 1 and ci == cout:
+                z = g.add(z, y)
+            y, n = z, -(-n // st)
+            if i in (0, 3, 10, 15):
+                g.tap(f"_blocks.{i}", y)
+        y = g.tap("head", g.relu6(g.bn(g.conv(y, "_conv_head"), "_bn1", eps)))
+        y = g.tap("avgpool", g.global_avgpool(y))
+        g.tap("_fc", g.linear(g.flatten(y), "_fc"))
+    return sd, build
+
+
+ARCHS = {"alexnet": (alexnet, 256), "efficientnet_lite0": (efficientnet_lite0, 200)}
+for d in (11, 13, 16, 19):
+    ARCHS[f"vgg{d}"] = (vgg(d, False), 192)
+    ARCHS[f"vgg{d}_bn"] = (vgg(d, True), 192)
+for d in (18, 34, 50, 101, 152):
+    ARCHS[f"resnet{d}"] = (resnet(d), 160)
+
+
+def main(out, names):
+    os.makedirs(out, exist_ok=True)
+    for name in names or ARCHS:
+        make, other = ARCHS[name]
+        if os.path.exists(os.path.join(out, f"{name}.golden.safetensors")):
+            continue
+        golden, weights = {}, None
+        for size, n in ((224, 2), (other, 1)):
+            sd, build = make(size)
+            weights = sd
+            x = np.random.default_rng(size).standard_normal((n, 3, size, size)).astype(np.float32)
+            g = Graph(sd)
+            build(g)
+            golden[f"input@{size}"] = x
+            for tap, value in g.run(x).items():
+                golden[f"{tap}@{size}"] = np.ascontiguousarray(value)
+        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, os.path.join(out, f"{name}.safetensors"))
+        save_file(golden, os.path.join(out, f"{name}.golden.safetensors.part"))
+        os.replace(os.path.join(out, f"{name}.golden.safetensors.part"), os.path.join(out, f"{name}.golden.safetensors"))
+        print(f"make_models: {name}: {len(golden)} arrays", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])

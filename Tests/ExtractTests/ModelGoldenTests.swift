@@ -1,0 +1,62 @@
+// Every architecture against onnxruntime on the same random weights and inputs
+// (Tests/ExtractTests/Golden/make_models.py), at 224x224 and one other size, several taps each.
+// Tolerance: max |ours - reference| <= 1e-4 * max |reference|, per tap.
+import XCTest
+@testable import Extract
+
+final class ModelGoldenTests: XCTestCase {
+    func check(_ arch: Architecture, file: StaticString = #filePath, line: UInt = #line) throws {
+        let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).safetensors"))
+        let golden = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).golden.safetensors"))
+        let model = try Model(arch, weights: weights)
+        let inputs = golden.keys.filter { $0.hasPrefix("input@") }
+        XCTAssertEqual(inputs.count, 2, "two input sizes", file: file, line: line)
+        for inputKey in inputs {
+            let size = inputKey.dropFirst("input@".count)
+            guard let x = golden[inputKey] else { continue }
+            let taps = golden.keys.filter { $0.hasSuffix("@\(size)") && $0 != inputKey }.map { String($0.split(separator: "@")[0]) }
+            XCTAssertGreaterThanOrEqual(taps.count, 4, file: file, line: line)
+            let outputs = try model.run(x, layers: taps)
+            for tap in taps {
+                guard let expected = golden["\(tap)@\(size)"], let got = outputs[tap] else {
+                    XCTFail("\(arch) \(tap)@\(size): no output", file: file, line: line); continue
+                }
+                XCTAssertEqual(got.count, expected.count, "\(arch) \(tap)@\(size) size", file: file, line: line)
+                guard got.count == expected.count else { continue }
+                let scale = expected.data.map(abs).max() ?? 0
+                let diff = zip(got.data, expected.data).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(diff, 1e-4 * max(scale, 1e-12),
+                                         "\(arch) \(tap)@\(size): max abs diff \(diff), reference max \(scale)", file: file, line: line)
+            }
+        }
+    }
+
+    func testAlexNet() throws { try check(.alexnet) }
+    func testVGG11() throws { try check(.vgg11) }
+    func testVGG11BN() throws { try check(.vgg11_bn) }
+    func testVGG13() throws { try check(.vgg13) }
+    func testVGG13BN() throws { try check(.vgg13_bn) }
+    func testVGG16() throws { try check(.vgg16) }
+    func testVGG16BN() throws { try check(.vgg16_bn) }
+    func testVGG19() throws { try check(.vgg19) }
+    func testVGG19BN() throws { try check(.vgg19_bn) }
+    func testResNet18() throws { try check(.resnet18) }
+    func testResNet34() throws { try check(.resnet34) }
+    func testResNet50() throws { try check(.resnet50) }
+    func testResNet101() throws { try check(.resnet101) }
+    func testResNet152() throws { try check(.resnet152) }
+    func testEfficientNetLite0() throws { try check(.efficientnet_lite0) }
+
+    func testAliasesNameReLUOutputs() throws {
+        let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/alexnet.safetensors"))
+        let model = try Model(.alexnet, weights: weights)
+        XCTAssertEqual(try model.resolve("fc7"), "classifier.5")
+        XCTAssertEqual(try model.resolve("pool5"), "features.12")
+        XCTAssertThrowsError(try model.resolve("fc9")) { error in
+            XCTAssertTrue("\(error)".contains("pipeline layers --model alexnet"), "\(error)")
+        }
+        let listed = try model.layers()
+        XCTAssertEqual(listed.first { $0.name == "classifier.5" }?.shape, [4096])
+        XCTAssertEqual(listed.first { $0.name == "features.12" }?.shape, [256, 6, 6])
+    }
+}
