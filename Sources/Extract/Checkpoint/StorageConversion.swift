@@ -1,0 +1,159 @@
+// Element types that checkpoints store, and their bulk conversion to the engine's Float32.
+// The names are torch's storage classes (torch/storage.py) and safetensors' dtype strings.
+
+enum StoredType: String, CaseIterable {
+    case float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool
+
+    var size: Int {
+        switch self {
+        case .float64, .int64: return 8
+        case .float32, .int32: return 4
+        case .float16, .bfloat16, .int16: return 2
+        case .int8, .uint8, .bool: return 1
+        }
+    }
+
+    /// `torch.FloatStorage` and friends, as pickled by torch.save in a storage's persistent id.
+    init?(torchStorage name: String) {
+        switch name {
+        case "FloatStorage": self = .float32
+        case "DoubleStorage": self = .float64
+        case "HalfStorage": self = .float16
+        case "BFloat16Storage": self = .bfloat16
+        case "LongStorage": self = .int64
+        case "IntStorage": self = .int32
+        case "ShortStorage": self = .int16
+        case "CharStorage": self = .int8
+        case "ByteStorage": self = .uint8
+        case "BoolStorage": self = .bool
+        default: return nil
+        }
+    }
+
+    /// The dtype strings of the safetensors format.
+    init?(safetensors name: String) {
+        switch name {
+        case "F32": self = .float32
+        case "F64": self = .float64
+        case "F16": self = .float16
+        case "BF16": self = .bfloat16
+        case "I64": self = .int64
+        case "I32": self = .int32
+        case "I16": self = .int16
+        case "I8": self = .int8
+        case "U8": self = .uint8
+        case "BOOL": self = .bool
+        default: return nil
+        }
+    }
+}
+
+/// A strided view into raw little-endian storage: torch's (storage, storage_offset, size, stride).
+struct StridedView {
+    var type: StoredType
+    var offset: Int          // in elements
+    var shape: [Int]
+    var stride: [Int]        // in elements
+
+    var count: Int { shape.reduce(1, *) }
+
+    /// Row-major with no gaps: the case that is copied in one pass.
+    var isContiguous: Bool {
+        var expected = 1
+        for d in stride.indices.reversed() where shape[d] != 1 {
+            if stride[d] != expected { return false }
+            expected *= shape[d]
+        }
+        return true
+    }
+
+    /// One past the last element the view touches, in elements; `offset` when it is empty.
+    var extent: Int {
+        if count == 0 { return offset }
+        return offset + 1 + zip(shape, stride).reduce(0) { $0 + ($1.0 - 1) * $1.1 }
+    }
+}
+
+/// Copies the view out of `storage` (`elements` elements long) as Float32, checking its bounds.
+func floats(_ view: StridedView, in storage: UnsafeRawBufferPointer, elements: Int,
+            path: String, key: String) throws -> [Float] {
+    guard view.shape.count == view.stride.count, view.shape.allSatisfy({ $0 >= 0 }),
+          view.stride.allSatisfy({ $0 >= 0 }), view.offset >= 0 else {
+        throw CheckpointError.unreadable(path: path, reason: "tensor `\(key)` has a bad size \(view.shape) or stride \(view.stride)")
+    }
+    guard view.extent <= elements, elements * view.type.size <= storage.count else {
+        throw CheckpointError.unreadable(
+            path: path, reason: "tensor `\(key)` reaches element \(view.extent) of a storage of \(elements)")
+    }
+    let count = view.count
+    guard count > 0, let base = storage.baseAddress else { return [] }
+    if view.isContiguous {
+        return convert(base + view.offset * view.type.size, count: count, type: view.type)
+    }
+    // A strided view (a transpose, a slice of a shared storage): gather element by element.
+    var out = [Float](repeating: 0, count: count)
+    var index = [Int](repeating: 0, count: view.shape.count)
+    var at = view.offset
+    for i in 0 ..< count {
+        out[i] = element(base + at * view.type.size, view.type)
+        var d = view.shape.count - 1
+        while d >= 0 {
+            index[d] += 1
+            at += view.stride[d]
+            if index[d] < view.shape[d] { break }
+            at -= view.stride[d] * view.shape[d]
+            index[d] = 0
+            d -= 1
+        }
+    }
+    return out
+}
+
+/// Converts `count` contiguous little-endian elements, which may be unaligned (legacy .pth files
+/// put storages at any byte offset). One loop per type, so release builds vectorise it.
+func convert(_ p: UnsafeRawPointer, count: Int, type: StoredType) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { out, initialized in
+        guard let dst = out.baseAddress else { initialized = 0; return }
+        switch type {
+        case .float32:
+            UnsafeMutableRawPointer(dst).copyMemory(from: p, byteCount: count * 4)
+        case .float64:
+            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }
+        case .float16:
+            for i in 0 ..< count {
+                dst[i] = Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
+            }
+        case .bfloat16:
+            // bfloat16 is the top half of a float32.
+            for i in 0 ..< count {
+                dst[i] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16)
+            }
+        case .int64:
+            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+        case .int32:
+            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)) }
+        case .int16:
+            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i * 2, as: Int16.self)) }
+        case .int8:
+            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i, as: Int8.self)) }
+        case .uint8, .bool:
+            for i in 0 ..< count { dst[i] = Float(p.load(fromByteOffset: i, as: UInt8.self)) }
+        }
+        initialized = count
+    }
+}
+
+/// One element, for the strided gather.
+func element(_ p: UnsafeRawPointer, _ type: StoredType) -> Float {
+    switch type {
+    case .float32: return p.loadUnaligned(as: Float.self)
+    case .float64: return Float(p.loadUnaligned(as: Double.self))
+    case .float16: return Float(Float16(bitPattern: p.loadUnaligned(as: UInt16.self)))
+    case .bfloat16: return Float(bitPattern: UInt32(p.loadUnaligned(as: UInt16.self)) << 16)
+    case .int64: return Float(p.loadUnaligned(as: Int64.self))
+    case .int32: return Float(p.loadUnaligned(as: Int32.self))
+    case .int16: return Float(p.loadUnaligned(as: Int16.self))
+    case .int8: return Float(p.load(as: Int8.self))
+    case .uint8, .bool: return Float(p.load(as: UInt8.self))
+    }
+}

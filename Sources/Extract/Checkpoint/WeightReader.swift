@@ -1,0 +1,82 @@
+// Scoped, strict loading (CONVENTIONS.md, principle 2): a model builder walks the checkpoint's
+// module tree by prefix, states every shape it expects, and finally asks what it never read.
+
+/// Hands out a state dict's tensors to a model builder and remembers which keys it took.
+public final class WeightReader {
+    /// Shared by a reader and all its scopes.
+    private final class Ledger {
+        let dict: StateDict
+        var used: Set<String> = []
+        init(_ dict: StateDict) { self.dict = dict }
+    }
+
+    private let ledger: Ledger
+    /// The scope's prefix, without a trailing dot; empty at the root.
+    public let prefix: String
+
+    public init(_ dict: StateDict) {
+        ledger = Ledger(dict)
+        prefix = ""
+    }
+
+    private init(_ ledger: Ledger, prefix: String) {
+        self.ledger = ledger
+        self.prefix = prefix
+    }
+
+    /// `scope("layer1").scope(0)` reads keys `layer1.0.*`.
+    public func scope(_ name: String) -> WeightReader {
+        WeightReader(ledger, prefix: key(name))
+    }
+
+    public func scope(_ index: Int) -> WeightReader {
+        scope(String(index))
+    }
+
+    private func key(_ name: String) -> String {
+        prefix.isEmpty ? name : prefix + "." + name
+    }
+
+    public func has(_ name: String) -> Bool {
+        ledger.dict[key(name)] != nil
+    }
+
+    /// The tensor `prefix.name`, which must have exactly `shape`.
+    public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        guard let t = try optional(name, shape: shape) else {
+            throw CheckpointError.missing(key: key(name), hint: missingHint())
+        }
+        return t
+    }
+
+    /// Like `tensor`, but nil when the key is absent (a bias the layer may lack).
+    public func optional(_ name: String, shape: [Int]) throws -> Tensor? {
+        let full = key(name)
+        guard let t = ledger.dict[full] else { return nil }
+        guard t.shape == shape else {
+            throw CheckpointError.shapeMismatch(key: full, expected: shape, got: t.shape)
+        }
+        ledger.used.insert(full)
+        return t
+    }
+
+    /// Throws `.unused` with every key never read, except `num_batches_tracked` (BatchNorm's
+    /// training counter) and keys under `allowUnusedPrefixes` (`"fc"` drops `fc.weight`, `fc.bias`).
+    public func finish(allowUnusedPrefixes: [String] = []) throws {
+        let allowed = allowUnusedPrefixes.map { $0.hasSuffix(".") ? $0 : $0 + "." }
+        let unused = ledger.dict.keys.filter { k in
+            !ledger.used.contains(k) && !k.hasSuffix("num_batches_tracked")
+                && !allowed.contains { k.hasPrefix($0) || k + "." == $0 }
+        }
+        if !unused.isEmpty { throw CheckpointError.unused(keys: unused) }
+    }
+
+    private func missingHint() -> String {
+        let dict = ledger.dict
+        let near = prefix.isEmpty ? [] : dict.keys.filter { $0.hasPrefix(prefix + ".") }
+        let shown = (near.isEmpty ? Array(dict.keys.prefix(4)) : Array(near.prefix(6))).map { "`\($0)`" }
+        let what = near.isEmpty ? (prefix.isEmpty ? "its first keys" : "no keys under `\(prefix).`; its first keys")
+            : "keys under `\(prefix).`"
+        return "\(dict.source) has \(dict.keys.count) keys, \(what): \(shown.joined(separator: ", "))"
+    }
+}
