@@ -7,6 +7,8 @@ public final class WeightReader {
     private final class Ledger {
         let dict: StateDict
         var used: Set<String> = []
+        /// Set when the reader makes up weights of the asked shapes instead (benchmarks, `layers`).
+        var random: RandomWeights?
         init(_ dict: StateDict) { self.dict = dict }
     }
 
@@ -17,6 +19,15 @@ public final class WeightReader {
     public init(_ dict: StateDict) {
         ledger = Ledger(dict)
         prefix = ""
+    }
+
+    /// A reader that answers every request with seeded random weights of the asked shape
+    /// (He-scaled convolution and linear weights, BatchNorm statistics near identity), for
+    /// measuring speed or listing layers when no checkpoint is at hand.
+    public static func random(seed: UInt64 = 0) -> WeightReader {
+        let r = WeightReader(StateDict([]))
+        r.ledger.random = RandomWeights(state: seed)
+        return r
     }
 
     private init(_ ledger: Ledger, prefix: String) {
@@ -41,6 +52,11 @@ public final class WeightReader {
         ledger.dict[key(name)] != nil
     }
 
+    /// The shape stored under `prefix.name`, without reading it (a head sized by the checkpoint).
+    public func shape(of name: String) -> [Int]? {
+        ledger.dict[key(name)]?.shape
+    }
+
     /// The tensor `prefix.name`, which must have exactly `shape`.
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         guard let t = try optional(name, shape: shape) else {
@@ -52,6 +68,7 @@ public final class WeightReader {
     /// Like `tensor`, but nil when the key is absent (a bias the layer may lack).
     public func optional(_ name: String, shape: [Int]) throws -> Tensor? {
         let full = key(name)
+        if ledger.random != nil { return ledger.random?.tensor(name: name, shape: shape) }
         guard let t = ledger.dict[full] else { return nil }
         guard t.shape == shape else {
             throw CheckpointError.shapeMismatch(key: full, expected: shape, got: t.shape)
@@ -78,5 +95,32 @@ public final class WeightReader {
         let what = near.isEmpty ? (prefix.isEmpty ? "its first keys" : "no keys under `\(prefix).`; its first keys")
             : "keys under `\(prefix).`"
         return "\(dict.source) has \(dict.keys.count) keys, \(what): \(shown.joined(separator: ", "))"
+    }
+}
+
+/// splitmix64 numbers turned into plausible weights; see `WeightReader.random`.
+final class RandomWeights {
+    private var state: UInt64
+    init(state: UInt64) { self.state = state }
+
+    private func uniform() -> Float {  // in [-1, 1)
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Float(z >> 40) / Float(1 << 23) - 1
+    }
+
+    func tensor(name: String, shape: [Int]) -> Tensor {
+        let n = shape.reduce(1, *)
+        switch (name, shape.count) {
+        case ("running_var", _), ("weight", 1): return Tensor(shape: shape, data: .init(repeating: 1, count: n))
+        case ("running_mean", _), ("bias", _), ("num_batches_tracked", _): return Tensor(zeros: shape)
+        default:
+            let fanIn = max(shape.dropFirst().reduce(1, *), 1)
+            let scale = (6 / Float(fanIn)).squareRoot()   // uniform with He's variance 2 / fan_in
+            return Tensor(shape: shape, data: (0..<n).map { _ in uniform() * scale })
+        }
     }
 }

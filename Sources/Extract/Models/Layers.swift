@@ -53,7 +53,7 @@ public struct Conv2d {
     }
 }
 
-/// torch.nn.BatchNorm2d's inference parameters (num_batches_tracked is read and ignored).
+/// torch.nn.BatchNorm2d's inference parameters (its training counter num_batches_tracked is not needed).
 public struct BatchNorm {
     public var weight: [Float], bias: [Float], runningMean: [Float], runningVar: [Float]
     public var eps: Double
@@ -63,7 +63,6 @@ public struct BatchNorm {
         bias = try r.tensor("bias", shape: [c]).data
         runningMean = try r.tensor("running_mean", shape: [c]).data
         runningVar = try r.tensor("running_var", shape: [c]).data
-        _ = try r.optional("num_batches_tracked", shape: [])
         self.eps = eps
     }
 }

@@ -27,9 +27,17 @@ public final class Model {
 
     /// Builds `architecture` from a state dict with torchvision's (or efficientnet-lite-pytorch's) keys.
     /// Every key must be used: a leftover key means the checkpoint is not for this architecture.
-    public init(_ architecture: Architecture, weights: StateDict) throws {
+    public convenience init(_ architecture: Architecture, weights: StateDict) throws {
+        try self.init(architecture, reader: WeightReader(weights))
+    }
+
+    /// The architecture with seeded random weights: for speed measurements and layer listings.
+    public convenience init(random architecture: Architecture) throws {
+        try self.init(architecture, reader: .random())
+    }
+
+    init(_ architecture: Architecture, reader r: WeightReader) throws {
         self.architecture = architecture
-        let r = WeightReader(weights)
         switch architecture.family {
         case .alexnet: network = try AlexNet(r)
         case .vgg: network = try VGG(r, config: VGG.config(architecture), batchNorm: VGG.batchNorm(architecture))
@@ -58,6 +66,18 @@ public final class Model {
         var result: [String: Tensor] = [:]
         for (name, node) in zip(layers, nodes) { result[name] = taps.outputs[node] }
         return result
+    }
+
+    /// Multiply-adds of one image's forward pass at `size` x `size`, up to `layers` (all when empty).
+    public func multiplyAdds(size: Int? = nil, upTo layers: [String] = []) throws -> Int {
+        let s = size ?? architecture.inputSize
+        let nodes = try layers.map { try resolve($0) }
+        multiplyAddCounter = 0
+        defer { multiplyAddCounter = nil }
+        do {
+            try network.forward(Tensor(zeros: [1, 3, s, s]), Taps(wanted: Set(nodes), listing: nodes.isEmpty))
+        } catch is ForwardComplete {}
+        return multiplyAddCounter ?? 0
     }
 
     /// Every node in forward order, with its output shape for one image at `size` x `size` and its aliases.

@@ -2,6 +2,14 @@
 // bias and activation fused into the output step. Padding may be asymmetric (TF "same").
 import CBLAS
 
+/// Multiply-adds done by conv2d and linear while counting is on (Model.multiplyAdds turns it on
+/// for one single-threaded pass); a benchmark divides by time to report GFLOP/s.
+nonisolated(unsafe) var multiplyAddCounter: Int?
+
+@inline(__always) func countMultiplyAdds(_ n: Int) {
+    if let c = multiplyAddCounter { multiplyAddCounter = c + n }
+}
+
 /// What follows a convolution or linear layer, fused into its output step.
 public enum Activation: String, Sendable {
     case none, relu, relu6
@@ -66,6 +74,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv
     precondition(weight.shape[1] * g.groups == c && o % g.groups == 0, "conv2d: weight \(weight.shape) does not fit input \(x.shape) with groups \(g.groups)")
     let (oh, ow) = g.outputSize(height: h, width: w)
     var out = Tensor(zeros: [n, o, oh, ow])
+    countMultiplyAdds(n * o * oh * ow * weight.shape[1] * g.kernel.h * g.kernel.w)
     if g.groups == c && o == c && weight.shape[1] == 1 {
         depthwiseConv2d(x, weight: weight, geometry: g, into: &out)
     } else {

@@ -7,6 +7,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Acti
     let o = weight.shape[0]
     precondition(weight.shape[1] == i, "linear: weight \(weight.shape) does not fit input \(x.shape)")
     var out = Tensor(zeros: [n, o])
+    countMultiplyAdds(n * o * i)
     x.data.withUnsafeBufferPointer { xp in
         weight.data.withUnsafeBufferPointer { wp in
             out.data.withUnsafeMutableBufferPointer { op in
