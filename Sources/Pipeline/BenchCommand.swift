@@ -1,0 +1,117 @@
+// `pipeline bench`: forward-pass throughput of the engine, and of onnxruntime on the same
+// architecture in the same run when it is installed, with GFLOP/s and peak memory.
+import ArgumentParser
+import CBLAS
+import Extract
+import Foundation
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure forward-pass images/s, GFLOP/s and peak memory; compare with onnxruntime when installed.")
+
+    @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var model: Architecture = .resnet18
+
+    @Option(help: "Images per forward pass.")
+    var batch: Int = 32
+
+    @Option(help: "Layer the pass stops at (default: the architecture's code layer).")
+    var layer: String?
+
+    @Option(help: "Input side in pixels.")
+    var size: Int = 224
+
+    @Option(help: "Timed passes; the best is reported, after one untimed warm-up pass.")
+    var iterations: Int = 3
+
+    @Option(help: "Threads (OpenBLAS's, and onnxruntime's intra-op threads).")
+    var threads: Int = 2
+
+    @Option(help: ArgumentHelp("Checkpoint to run (default: random weights of the same shapes; speed does not depend on the values).", valueName: "path"))
+    var weights: String?
+
+    @Option(help: ArgumentHelp("Python with onnxruntime for the comparison (default: .cache/venv/bin/python if present); `none` skips it.", valueName: "path"))
+    var python: String?
+
+    func validate() throws {
+        guard batch > 0, iterations > 0, threads > 0, size >= 32 else { throw ValidationError("--batch, --iterations, --threads must be positive and --size at least 32") }
+    }
+
+    func run() throws {
+        openblas_set_num_threads(Int32(threads))
+        let net = try weights.map { try Model(model, weights: StateDict.load(path: $0)) } ?? Model(random: model)
+        let tap = layer ?? model.defaultLayer
+        _ = try net.resolve(tap)
+        let macs = try net.multiplyAdds(size: size, upTo: [tap])
+        var rng = SystemRandomNumberGenerator()
+        let x = Tensor(shape: [batch, 3, size, size], data: (0..<(batch * 3 * size * size)).map { _ in Float.random(in: -2...2, using: &rng) })
+
+        _ = try net.run(x, layers: [tap])
+        var best = Double.infinity
+        for _ in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try net.run(x, layers: [tap])
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        let ours = Double(batch) / best
+        let gflops = 2 * Double(macs) * Double(batch) / best / 1e9
+        let peak = measuredPeakGFLOPS()
+        print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB",
+                     model.rawValue, tap, batch, threads, ours, best * 1000 / Double(batch), gflops, 100 * gflops / peak, peak,
+                     Double(macs) / 1e9, peakRSSMiB()))
+        if let theirs = try onnxruntime(tap: tap) {
+            print(String(format: "onnxruntime %@ batch %d, %d threads: %.1f images/s", model.rawValue, batch, threads, theirs))
+            print(String(format: "ratio pipeline / onnxruntime: %.2f", ours / theirs))
+        }
+    }
+
+    /// Large square sgemm throughput: the practical FP32 peak of this machine with these threads.
+    func measuredPeakGFLOPS() -> Double {
+        let n = 1536
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return 2 * pow(Double(n), 3) / best / 1e9
+    }
+
+    /// onnxruntime's images/s from scripts/bench_ort.py, or nil when it is not installed.
+    func onnxruntime(tap: String) throws -> Double? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = root.appendingPathComponent("scripts/bench_ort.py").path
+        let python = self.python ?? root.appendingPathComponent(".cache/venv/bin/python").path
+        guard python != "none", FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
+            print("onnxruntime: not compared (install it with scripts/install-deps --test, or pass --python)")
+            return nil
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script, model.rawValue, "--batch", "\(batch)", "--threads", "\(threads)", "--size", "\(size)", "--iterations", "\(iterations)", "--tap", tap]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let text = String(data: data, encoding: .utf8),
+              let value = text.split(whereSeparator: \.isWhitespace).last.flatMap({ Double($0) }) else {
+            print("onnxruntime: the comparison script failed (exit \(p.terminationStatus))")
+            return nil
+        }
+        return value
+    }
+}
+
+/// Peak resident memory of this process (VmHWM in /proc/self/status), in MiB.
+func peakRSSMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+    return 0
+}

@@ -1,0 +1,35 @@
+// `pipeline layers`: every tap of a model with its output shape and code length.
+import ArgumentParser
+import Extract
+
+struct LayersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "layers",
+        abstract: "List a model's layers (taps): node name, aliases, output shape, code length per pooling.")
+
+    @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var model: Architecture = .efficientnet_lite0
+
+    @Option(help: "Input side in pixels (default: the architecture's, 224).")
+    var size: Int?
+
+    @Option(help: "Pooling used for the code length column: avg, max or grid:K.")
+    var pool: String = "avg"
+
+    func run() throws {
+        guard let pooling = Pooling(pool) else { throw ValidationError("--pool takes avg, max or grid:K; got `\(pool)`") }
+        // Shapes do not depend on the weights: list them from a randomly initialised network.
+        let net = try Model(random: model)
+        let rows = try net.layers(size: size)
+        let width = max(rows.map(\.name.count).max() ?? 0, 4)
+        print("\(model.rawValue) at \(size ?? model.inputSize)x\(size ?? model.inputSize); default code layer: \(model.defaultLayer)")
+        print("layer".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "shape".padding(toLength: 16, withPad: " ", startingAt: 0) + "  code  aliases")
+        for row in rows {
+            let shape = row.shape.map(String.init).joined(separator: "x")
+            print(row.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                  + shape.padding(toLength: 16, withPad: " ", startingAt: 0) + "  "
+                  + String(pooling.length(of: row.shape)).padding(toLength: 5, withPad: " ", startingAt: 0) + " "
+                  + row.aliases.joined(separator: ", "))
+        }
+    }
+}
