@@ -352,7 +352,8 @@ def make_zip_files(rng):
     with zipfile.ZipFile(os.path.join(OUT, "zip64.pt")) as src, \
             zipfile.ZipFile(os.path.join(OUT, "deflated.pt"), "w", zipfile.ZIP_DEFLATED) as dst:
         for name in src.namelist():
-            dst.writestr(name, src.read(name))
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # reproducible bytes
+            dst.writestr(info, src.read(name), compress_type=zipfile.ZIP_DEFLATED)
     golden["deflated.pt"] = {"error": "DEFLATE"}
     return golden
 
