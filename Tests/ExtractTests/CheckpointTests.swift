@@ -92,6 +92,18 @@ final class CheckpointTests: XCTestCase {
         XCTAssertThrowsError(try StateDict.load(path: dir.appendingPathComponent("absent.pth").path))
     }
 
+    #if !(os(macOS) && arch(x86_64))
+    /// Every binary16 pattern, against the standard library's Float16 conversion.
+    func testHalfConversionOfEveryBitPattern() {
+        var wrong = 0
+        for bits in 0 ... UInt16.max {
+            let want = Float(Float16(bitPattern: bits)), got = halfToFloat(bits)
+            if want.bitPattern != got.bitPattern && !(want.isNaN && got.isNaN) { wrong += 1 }
+        }
+        XCTAssertEqual(wrong, 0, "half patterns converted differently from Float16")
+    }
+    #endif
+
     /// Set PTH_BENCH_CHECKPOINT to a big checkpoint (VGG-16 is 528 MB) to time a load.
     func testLoadTimeOfABigCheckpoint() throws {
         guard let path = ProcessInfo.processInfo.environment["PTH_BENCH_CHECKPOINT"] else {

@@ -146,7 +146,7 @@ func convertRun(_ p: UnsafeRawPointer, count: Int, byteStride: Int, type: Stored
         for i in 0 ..< count { dst[i * stride] = Float(p.loadUnaligned(fromByteOffset: i * b, as: Double.self)) }
     case .float16:
         for i in 0 ..< count {
-            dst[i * stride] = Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: i * b, as: UInt16.self)))
+            dst[i * stride] = halfToFloat(p.loadUnaligned(fromByteOffset: i * b, as: UInt16.self))
         }
     case .bfloat16:
         // bfloat16 is the top half of a float32.
@@ -164,4 +164,18 @@ func convertRun(_ p: UnsafeRawPointer, count: Int, byteStride: Int, type: Stored
     case .uint8, .bool:
         for i in 0 ..< count { dst[i * stride] = Float(p.load(fromByteOffset: i * b, as: UInt8.self)) }
     }
+}
+
+/// IEEE 754 binary16 to binary32 by hand, because Swift's Float16 is unavailable on Intel Macs.
+@inline(__always)
+func halfToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let exponent = UInt32(h >> 10) & 0x1F
+    let mantissa = UInt32(h & 0x3FF)
+    if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13) }  // inf, NaN
+    if exponent == 0 {  // zero and subnormals: mantissa * 2^-24
+        let magnitude = Float(mantissa) * Float(bitPattern: 0x3380_0000)
+        return sign == 0 ? magnitude : -magnitude
+    }
+    return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13)  // rebias 15 -> 127
 }
