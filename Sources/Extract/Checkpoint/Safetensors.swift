@@ -109,13 +109,3 @@ enum Safetensors {
         return out + "\""
     }
 }
-
-func rowMajorStrides(_ shape: [Int]) -> [Int] {
-    var strides = [Int](repeating: 1, count: shape.count)
-    var s = 1
-    for d in shape.indices.reversed() {
-        strides[d] = s
-        s *= shape[d]
-    }
-    return strides
-}

@@ -74,6 +74,16 @@ struct StridedView {
     }
 }
 
+func rowMajorStrides(_ shape: [Int]) -> [Int] {
+    var strides = [Int](repeating: 1, count: shape.count)
+    var s = 1
+    for d in shape.indices.reversed() {
+        strides[d] = s
+        s *= shape[d]
+    }
+    return strides
+}
+
 /// Copies the view out of `storage` (`elements` elements long) as Float32, checking its bounds.
 func floats(_ view: StridedView, in storage: UnsafeRawBufferPointer, elements: Int,
             path: String, key: String) throws -> [Float] {
@@ -87,73 +97,85 @@ func floats(_ view: StridedView, in storage: UnsafeRawBufferPointer, elements: I
     }
     let count = view.count
     guard count > 0, let base = storage.baseAddress else { return [] }
-    if view.isContiguous {
-        return convert(base + view.offset * view.type.size, count: count, type: view.type)
-    }
-    // A strided view (a transpose, a slice of a shared storage): gather element by element.
-    var out = [Float](repeating: 0, count: count)
-    var index = [Int](repeating: 0, count: view.shape.count)
-    var at = view.offset
-    for i in 0 ..< count {
-        out[i] = element(base + at * view.type.size, view.type)
-        var d = view.shape.count - 1
-        while d >= 0 {
-            index[d] += 1
-            at += view.stride[d]
-            if index[d] < view.shape[d] { break }
-            at -= view.stride[d] * view.shape[d]
-            index[d] = 0
-            d -= 1
-        }
-    }
-    return out
-}
-
-/// Converts `count` contiguous little-endian elements, which may be unaligned (legacy .pth files
-/// put storages at any byte offset). One loop per type, so release builds vectorise it.
-func convert(_ p: UnsafeRawPointer, count: Int, type: StoredType) -> [Float] {
-    [Float](unsafeUninitializedCapacity: count) { out, initialized in
+    let size = view.type.size
+    let rank = view.shape.count
+    return [Float](unsafeUninitializedCapacity: count) { out, initialized in
         guard let dst = out.baseAddress else { initialized = 0; return }
-        switch type {
-        case .float32:
-            UnsafeMutableRawPointer(dst).copyMemory(from: p, byteCount: count * 4)
-        case .float64:
-            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }
-        case .float16:
-            for i in 0 ..< count {
-                dst[i] = Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
-            }
-        case .bfloat16:
-            // bfloat16 is the top half of a float32.
-            for i in 0 ..< count {
-                dst[i] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16)
-            }
-        case .int64:
-            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
-        case .int32:
-            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)) }
-        case .int16:
-            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i * 2, as: Int16.self)) }
-        case .int8:
-            for i in 0 ..< count { dst[i] = Float(p.loadUnaligned(fromByteOffset: i, as: Int8.self)) }
-        case .uint8, .bool:
-            for i in 0 ..< count { dst[i] = Float(p.load(fromByteOffset: i, as: UInt8.self)) }
-        }
         initialized = count
+        if view.isContiguous {
+            convertRun(base + view.offset * size, count: count, byteStride: size, type: view.type, into: dst, stride: 1)
+            return
+        }
+        // A strided view (a transpose, a slice of a shared storage; TF-ported weights are stored
+        // transposed): copy runs along the dimension of smallest stride, stepping the others.
+        let outStride = rowMajorStrides(view.shape)
+        let run = (0 ..< rank).filter { view.shape[$0] > 1 }.min { view.stride[$0] < view.stride[$1] } ?? rank - 1
+        let dims = (0 ..< rank).filter { $0 != run }
+        var index = [Int](repeating: 0, count: rank)
+        var at = view.offset, to = 0
+        for _ in 0 ..< count / view.shape[run] {
+            convertRun(base + at * size, count: view.shape[run], byteStride: view.stride[run] * size,
+                       type: view.type, into: dst + to, stride: outStride[run])
+            for d in dims.reversed() {
+                index[d] += 1
+                at += view.stride[d]
+                to += outStride[d]
+                if index[d] < view.shape[d] { break }
+                at -= view.stride[d] * view.shape[d]
+                to -= outStride[d] * view.shape[d]
+                index[d] = 0
+            }
+        }
     }
 }
 
-/// One element, for the strided gather.
-func element(_ p: UnsafeRawPointer, _ type: StoredType) -> Float {
-    switch type {
-    case .float32: return p.loadUnaligned(as: Float.self)
-    case .float64: return Float(p.loadUnaligned(as: Double.self))
-    case .float16: return Float(Float16(bitPattern: p.loadUnaligned(as: UInt16.self)))
-    case .bfloat16: return Float(bitPattern: UInt32(p.loadUnaligned(as: UInt16.self)) << 16)
-    case .int64: return Float(p.loadUnaligned(as: Int64.self))
-    case .int32: return Float(p.loadUnaligned(as: Int32.self))
-    case .int16: return Float(p.loadUnaligned(as: Int16.self))
-    case .int8: return Float(p.load(as: Int8.self))
-    case .uint8, .bool: return Float(p.load(as: UInt8.self))
+/// Converts `count` little-endian elements `byteStride` bytes apart, which may be unaligned
+/// (legacy .pth files put storages at any byte offset), to Float32 `stride` elements apart.
+/// One loop per type, so that release builds vectorise the contiguous case.
+func convertRun(_ p: UnsafeRawPointer, count: Int, byteStride: Int, type: StoredType,
+                into dst: UnsafeMutablePointer<Float>, stride: Int) {
+    if type == .float32, byteStride == 4, stride == 1 {
+        UnsafeMutableRawPointer(dst).copyMemory(from: p, byteCount: count * 4)
+        return
     }
+    let b = byteStride
+    switch type {
+    case .float32:
+        for i in 0 ..< count { dst[i * stride] = p.loadUnaligned(fromByteOffset: i * b, as: Float.self) }
+    case .float64:
+        for i in 0 ..< count { dst[i * stride] = Float(p.loadUnaligned(fromByteOffset: i * b, as: Double.self)) }
+    case .float16:
+        for i in 0 ..< count {
+            dst[i * stride] = halfToFloat(p.loadUnaligned(fromByteOffset: i * b, as: UInt16.self))
+        }
+    case .bfloat16:
+        // bfloat16 is the top half of a float32.
+        for i in 0 ..< count {
+            dst[i * stride] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: i * b, as: UInt16.self)) << 16)
+        }
+    case .int64:
+        for i in 0 ..< count { dst[i * stride] = Float(p.loadUnaligned(fromByteOffset: i * b, as: Int64.self)) }
+    case .int32:
+        for i in 0 ..< count { dst[i * stride] = Float(p.loadUnaligned(fromByteOffset: i * b, as: Int32.self)) }
+    case .int16:
+        for i in 0 ..< count { dst[i * stride] = Float(p.loadUnaligned(fromByteOffset: i * b, as: Int16.self)) }
+    case .int8:
+        for i in 0 ..< count { dst[i * stride] = Float(p.load(fromByteOffset: i * b, as: Int8.self)) }
+    case .uint8, .bool:
+        for i in 0 ..< count { dst[i * stride] = Float(p.load(fromByteOffset: i * b, as: UInt8.self)) }
+    }
+}
+
+/// IEEE 754 binary16 to binary32 by hand, because Swift's Float16 is unavailable on Intel Macs.
+@inline(__always)
+func halfToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let exponent = UInt32(h >> 10) & 0x1F
+    let mantissa = UInt32(h & 0x3FF)
+    if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13) }  // inf, NaN
+    if exponent == 0 {  // zero and subnormals: mantissa * 2^-24
+        let magnitude = Float(mantissa) * Float(bitPattern: 0x3380_0000)
+        return sign == 0 ? magnitude : -magnitude
+    }
+    return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13)  // rebias 15 -> 127
 }
