@@ -1,6 +1,6 @@
 // Datasets that grow by rows: 1-D [N] or 2-D [N, D], first dimension unlimited, chunked by rows.
 // Element types are h5py's: float32 ('<f4'), int32 ('<i4') and variable-length UTF-8 strings
-// (`h5py.string_dtype()`), which h5py's `.asstr()` and `Dataset.__getitem__` return as str/bytes.
+// (`h5py.string_dtype()`; h5py reads them as bytes, and as str through `ds.asstr()[:]`).
 import CHDF5
 import Foundation
 
@@ -148,16 +148,16 @@ public final class Dataset<T: H5Element> {
 
     static func fileType(file: String, name: String) throws -> Handle {
         switch T.h5Kind {
-        case .float32: return Handle(H5Tcopy(chdf5_ieee_f32le()), closer: H5Tclose)
-        case .int32: return Handle(H5Tcopy(chdf5_std_i32le()), closer: H5Tclose)
+        case .float32: return try Handle.type(file, name) { H5Tcopy(chdf5_ieee_f32le()) }
+        case .int32: return try Handle.type(file, name) { H5Tcopy(chdf5_std_i32le()) }
         case .string: return try variableStringType(file, name)
         }
     }
 
     private func memoryType() throws -> Handle {
         switch T.h5Kind {
-        case .float32: return Handle(H5Tcopy(chdf5_native_float()), closer: H5Tclose)
-        case .int32: return Handle(H5Tcopy(chdf5_native_int32()), closer: H5Tclose)
+        case .float32: return try Handle.type(file, name) { H5Tcopy(chdf5_native_float()) }
+        case .int32: return try Handle.type(file, name) { H5Tcopy(chdf5_native_int32()) }
         case .string: return try variableStringType(file, name)
         }
     }
