@@ -8,6 +8,8 @@ struct LBFGS {
     var gradientTolerance = 1e-6
     /// Or when an iteration lowers f by less than this, relative to |f| (scipy's `ftol` convention).
     var functionTolerance = 1e-12
+    /// Relative precision of f's evaluation: 1e-7 for losses built on Float logits (Float's epsilon 1.2e-7).
+    var resolution = 1e-7
     // Wolfe constants, N&W's recommended values for quasi-Newton methods.
     let c1 = 1e-4, c2 = 0.9
 
@@ -39,7 +41,10 @@ struct LBFGS {
             // First step: unit length along -g (N&W 3.5, "alpha0 = 1" is poorly scaled without curvature).
             let step0 = s.isEmpty ? min(1, 1 / dot(g, g).squareRoot()) : 1
             guard let (a, fNew, gNew) = lineSearch(x: x, f0: f, g0: g, d: d, step: step0, fg) else {
-                return Result(x: x, f: f, iterations: iteration, converged: false)
+                // No step lowers f measurably: converged if the predicted decrease is already below the
+                // resolution at which f is evaluated (Float logits), else a genuine failure.
+                let predicted = -dot(d, g)
+                return Result(x: x, f: f, iterations: iteration, converged: predicted <= resolution * max(abs(f), 1))
             }
             var xNew = x
             axpy(a, d, &xNew)

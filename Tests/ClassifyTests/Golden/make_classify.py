@@ -33,7 +33,10 @@ test_folds = np.zeros(len(y), int)
 for f, (_, idx) in enumerate(folds.split(X, y)):
     test_folds[idx] = f
 
-ref = {"test_indices": np.flatnonzero(te).tolist(), "stratified_5fold": test_folds.tolist()}
+from sklearn.utils.class_weight import compute_class_weight
+ref = {"test_indices": np.flatnonzero(te).tolist(), "stratified_5fold": test_folds.tolist(),
+       "nonzeros": int(np.count_nonzero(X)),
+       "balanced_weights_train": compute_class_weight("balanced", classes=np.arange(10), y=y[tr]).tolist()}
 
 # LinearSVC = liblinear -s 1 (l2r_l2loss_svc_dual) with bias 1 (intercept_scaling=1).
 C_svc = 0.1
