@@ -40,9 +40,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
-        .testTarget(name: "H5Tests", dependencies: ["H5"]),
-        .testTarget(name: "ExtractTests", dependencies: ["Extract", "H5"]),
-        .testTarget(name: "ClassifyTests", dependencies: ["Classify", "H5"]),
+        .testTarget(name: "H5Tests", dependencies: ["H5"], exclude: ["Scripts"]),
+        .testTarget(name: "ExtractTests", dependencies: ["Extract", "H5"], exclude: ["Golden"]),
+        .testTarget(name: "ClassifyTests", dependencies: ["Classify", "H5"], exclude: ["Golden"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
     ],
     swiftLanguageModes: [.v5]

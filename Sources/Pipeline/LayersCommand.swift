@@ -21,15 +21,15 @@ struct LayersCommand: ParsableCommand {
         // Shapes do not depend on the weights: list them from a randomly initialised network.
         let net = try Model(random: model)
         let rows = try net.layers(size: size)
-        let width = max(rows.map(\.name.count).max() ?? 0, 4)
+        let width = max(rows.map(\.name.count).max() ?? 0, 5)
+        func pad(_ text: String, _ n: Int) -> String { text.padding(toLength: max(n, text.count), withPad: " ", startingAt: 0) }
         print("\(model.rawValue) at \(size ?? model.inputSize)x\(size ?? model.inputSize); default code layer: \(model.defaultLayer)")
-        print("layer".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "shape".padding(toLength: 16, withPad: " ", startingAt: 0) + "  code  aliases")
+        print(pad("layer", width) + "  " + pad("shape", 14) + "  " + pad("code", 6) + "  aliases")
         for row in rows {
             let shape = row.shape.map(String.init).joined(separator: "x")
-            print(row.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
-                  + shape.padding(toLength: 16, withPad: " ", startingAt: 0) + "  "
-                  + String(pooling.length(of: row.shape)).padding(toLength: 5, withPad: " ", startingAt: 0) + " "
-                  + row.aliases.joined(separator: ", "))
+            let code = String(pooling.length(of: row.shape))
+            let line: String = pad(row.name, width) + "  " + pad(shape, 14) + "  " + pad(code, 6)
+            print(line + "  " + row.aliases.joined(separator: ", "))
         }
     }
 }
