@@ -32,7 +32,7 @@ final class ImageDecoderTests: XCTestCase {
 
     func testBrokenFilesThrowNamingTheFile() throws {
         let entries = try ImageGolden.entries("broken")
-        XCTAssertEqual(entries.count, 7)
+        XCTAssertEqual(entries.count, 8)
         for entry in entries {
             let name = try XCTUnwrap(entry["input"] as? String)
             let path = ImageGolden.input(name)

@@ -26,10 +26,9 @@ func runGuarded(_ body: @escaping () -> Void) -> Bool {
     #endif
     let started = pthread_create(&thread, nil, { context in
         #if canImport(Glibc)
-        let call = Unmanaged<GuardedCall>.fromOpaque(context!).takeUnretainedValue()
-        #else
-        let call = Unmanaged<GuardedCall>.fromOpaque(context).takeUnretainedValue()
+        guard let context else { return nil }
         #endif
+        let call = Unmanaged<GuardedCall>.fromOpaque(context).takeUnretainedValue()
         call.body()
         call.finished = true
         return nil

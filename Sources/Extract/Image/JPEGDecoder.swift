@@ -7,7 +7,6 @@ import CJPEG
 private final class JPEGContext {
     let data: [UInt8]
     var sourceExhausted = false
-    var linesWhenExhausted = 0
     var errorMessage: String?
     /// EOI marker fed to libjpeg when the data runs out, as jdatasrc.c's fill_input_buffer does.
     let fakeEOI: UnsafeMutablePointer<JOCTET>
@@ -58,18 +57,14 @@ private final class JPEGDecompressor {
         source.pointee.fill_input_buffer = { cinfo in
             guard let cinfo, let raw = cinfo.pointee.client_data else { return 0 }
             let context = Unmanaged<JPEGContext>.fromOpaque(raw).takeUnretainedValue()
-            if !context.sourceExhausted {
-                context.sourceExhausted = true
-                context.linesWhenExhausted = Int(cinfo.pointee.output_scanline)
-            }
+            context.sourceExhausted = true
             cinfo.pointee.src.pointee.next_input_byte = UnsafePointer(context.fakeEOI)
             cinfo.pointee.src.pointee.bytes_in_buffer = 2
             return 1
         }
         source.pointee.skip_input_data = { cinfo, count in
-            guard let cinfo, count > 0 else { return }
+            guard let cinfo, let src = cinfo.pointee.src, count > 0 else { return }
             var remaining = Int(count)
-            let src = cinfo.pointee.src!
             while remaining > src.pointee.bytes_in_buffer {
                 remaining -= src.pointee.bytes_in_buffer
                 _ = src.pointee.fill_input_buffer(cinfo)
@@ -107,10 +102,9 @@ enum JPEGDecoder {
             throw ImageError.corrupt(path: name, message: context.errorMessage ?? "libjpeg error")
         }
         if let unsupported = result.unsupported { throw ImageError.unsupported(path: name, format: unsupported) }
-        // Pillow's ImageFile.load refuses data that ends before the last row (LOAD_TRUNCATED_IMAGES off).
-        if context.sourceExhausted && context.linesWhenExhausted < result.height {
-            throw ImageError.truncated(path: name)
-        }
+        // Pillow's ImageFile.load refuses data that ends before libjpeg is done, even if only
+        // the EOI marker is missing (LOAD_TRUNCATED_IMAGES off).
+        if context.sourceExhausted { throw ImageError.truncated(path: name) }
         return toRGB(result)
     }
 
@@ -137,8 +131,9 @@ enum JPEGDecoder {
         let components = Int(cinfo.pointee.output_components)
         var samples = [UInt8](repeating: 0, count: width * height * components)
         samples.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
             while cinfo.pointee.output_scanline < cinfo.pointee.output_height {
-                var row: JSAMPROW? = buffer.baseAddress! + Int(cinfo.pointee.output_scanline) * width * components
+                var row: JSAMPROW? = base + Int(cinfo.pointee.output_scanline) * width * components
                 _ = jpeg_read_scanlines(cinfo, &row, 1)
             }
         }

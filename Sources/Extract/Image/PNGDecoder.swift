@@ -38,7 +38,7 @@ private final class PNGReader {
                     png_error(png, "unexpected end of file")
                 }
                 context.data.withUnsafeBufferPointer { bytes in
-                    out.update(from: bytes.baseAddress! + context.offset, count: length)
+                    if let base = bytes.baseAddress { out.update(from: base + context.offset, count: length) }
                 }
                 context.offset += length
             })
@@ -106,7 +106,8 @@ enum PNGDecoder {
         let rowBytes = png_get_rowbytes(png, info)
         var rows = [UInt8](repeating: 0, count: rowBytes * Int(height))
         rows.withUnsafeMutableBufferPointer { buffer in
-            var pointers: [png_bytep?] = (0..<Int(height)).map { buffer.baseAddress! + $0 * rowBytes }
+            guard let base = buffer.baseAddress else { return }
+            var pointers: [png_bytep?] = (0..<Int(height)).map { base + $0 * rowBytes }
             png_read_image(png, &pointers)
         }
         result.width = Int(width)

@@ -205,6 +205,8 @@ def synthetic_pngs():
     files["pal2_interlaced.png"] = make_png(rng.integers(0, 4, (H, W, 1)), 2, 3, plte=rng.integers(0, 256, (4, 3)),
                                             interlace=True)
     files["rgba16_interlaced.png"] = make_png(rng.integers(0, 65536, (H, W, 4)), 16, 6, interlace=True)
+    rgb8 = make_png(smooth_rgb(W, H), 8, 2)
+    files["no_iend.png"] = rgb8[: rgb8.index(b"IEND") - 4]  # Pillow reads it: nothing after the pixels is needed
     files["tiny1x1.png"] = make_png(np.array([[[200, 100, 50]]]), 8, 2)
     return files
 
@@ -239,6 +241,7 @@ def broken_files(pngs, jpegs):
         corrupt[i] ^= 0x5A
     return {
         "truncated.jpg": jpegs["rgb420.jpg"][: len(jpegs["rgb420.jpg"]) * 2 // 3],
+        "truncated_no_eoi.jpg": jpegs["rgb444.jpg"][:-2],
         "truncated_progressive.jpg": jpegs["progressive.jpg"][: len(jpegs["progressive.jpg"]) // 2],
         "truncated.png": png[: idat + 40],
         "corrupt.png": bytes(corrupt),
