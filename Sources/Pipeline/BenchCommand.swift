@@ -60,6 +60,11 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB",
                      model.rawValue, tap, batch, threads, ours, best * 1000 / Double(batch), gflops, 100 * gflops / peak, peak,
                      Double(macs) / 1e9, peakRSSMiB()))
+        let core = String(cString: openblas_get_corename())
+        print("OpenBLAS kernels: \(core)" + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (forced by OPENBLAS_CORETYPE=\($0))" } ?? " (detected)"))
+        if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil && core.lowercased() == "haswell" && cpuHasAVX512() {
+            print("note: this CPU has AVX-512 but OPENBLAS_CORETYPE selects AVX2 kernels, about half the FP32 throughput; unset it to let OpenBLAS choose")
+        }
         if let theirs = try onnxruntime(tap: tap) {
             print(String(format: "onnxruntime %@ batch %d, %d threads: %.1f images/s", model.rawValue, batch, threads, theirs))
             print(String(format: "ratio pipeline / onnxruntime: %.2f", ours / theirs))
@@ -104,6 +109,14 @@ struct BenchCommand: ParsableCommand {
         }
         return value
     }
+}
+
+/// AVX-512 F, BW, DQ and VL, which OpenBLAS's SkylakeX/Cooperlake kernels use.
+func cpuHasAVX512() -> Bool {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+    let set = Set(flags.split(separator: " "))
+    return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy { set.contains(Substring($0)) }
 }
 
 /// Peak resident memory of this process (VmHWM in /proc/self/status), in MiB.
