@@ -258,12 +258,13 @@ def same_pads(n, k, s):
     return total // 2, total - total // 2
 
 
-def efficientnet_lite0(size):
+def efficientnet_lite0(size, weights=None):
     # BatchNorm scales in 0.25..0.75 keep the random network's activations in ReLU6's working range.
     # With scales up to 1.5 (as for the other networks) pre-activations reach 30 and float32 rounding
     # alone puts onnxruntime 6e-4 away from a float64 evaluation of the same graph, above the tolerance.
     sd, eps = Weights(7), 1e-3
     sd.bn = lambda key, c: Weights.bn(sd, key, c, gamma=(0.25, 0.75))
+    given = weights
     sd.conv("_conv_stem", 32, 3, 3, False); sd.bn("_bn0", 32)
     plan, b = [], 0
     for reps, k, s, e, cin, cout in LITE0:
@@ -276,6 +277,8 @@ def efficientnet_lite0(size):
             plan.append((p, k, st, e, ci, cout)); b += 1
     sd.conv("_conv_head", 1280, 320, 1, False); sd.bn("_bn1", 1280)
     sd.linear("_fc", 1000, 1280)
+    if given is not None:  # real weights with the same keys (efficientnet-lite-pytorch's)
+        sd = given
 
     def build(g):
         a, bb = same_pads(size, 3, 2)

@@ -1,5 +1,0 @@
-import XCTest
-
-final class HelpTests: XCTestCase {
-    func testPlaceholder() { XCTAssertTrue(true) }
-}
