@@ -7,5 +7,5 @@ struct Pipeline: ParsableCommand {
         commandName: "pipeline",
         abstract: "Transfer learning by CNN codes: extract codes from a frozen ConvNet, train linear classifiers on them.",
         version: "0.1.0",
-        subcommands: [LayersCommand.self, BenchCommand.self])
+        subcommands: [LayersCommand.self, BenchCommand.self, FetchCommand.self])
 }
