@@ -35,7 +35,7 @@ enum FetchError: Error, CustomStringConvertible {
             let of = expected.map { " of \($0)" } ?? ""
             return "download of \(url.absoluteString) interrupted after \(received)\(of) bytes (\(reason)); the bytes so far are kept in \(partial.path): run the command again to resume"
         case let .hashMismatch(file, expected, actual):
-            return "\(file.path): sha256 \(actual) does not start with the expected \(expected); the file is corrupt and was deleted, run the command again"
+            return "\(file.path): sha256 \(actual) does not start with the expected \(expected), so the download was deleted; run the command again, and if it fails the same way the server holds a different file"
         case let .io(path, reason):
             return "\(path): \(reason)"
         case let .tool(command, status, output):
@@ -108,6 +108,8 @@ struct Download {
             note("resuming \(partial.path) at \(offset) bytes")
         }
         var request = URLRequest(url: url, timeoutInterval: timeout)
+        // Ranges and Content-Length must count the file's own bytes, not a compressed encoding's.
+        request.setValue("identity", forHTTPHeaderField: "Accept-Encoding")
         if offset > 0 { request.setValue("bytes=\(offset)-", forHTTPHeaderField: "Range") }
 
         let transfer = Transfer(partial: partial, offset: offset, hasher: hasher,
@@ -218,8 +220,9 @@ private final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Senda
             return halt(dataTask, .status(status))
         }
         do {
-            if !FileManager.default.fileExists(atPath: partial.path) {
-                FileManager.default.createFile(atPath: partial.path, contents: nil)
+            if !FileManager.default.fileExists(atPath: partial.path),
+               !FileManager.default.createFile(atPath: partial.path, contents: nil) {
+                return halt(dataTask, .failed("cannot create the file"))
             }
             let handle = try FileHandle(forWritingTo: partial)
             try handle.truncate(atOffset: UInt64(offset))

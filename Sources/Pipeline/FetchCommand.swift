@@ -16,7 +16,7 @@ struct FetchOptions: ParsableArguments {
     @Flag(help: "No progress or notes on stderr.")
     var quiet = false
 
-    @Option(help: "Seconds without data before a download gives up (default: 60).")
+    @Option(help: "Seconds without data before a download gives up.")
     var timeout: Double = 60
 
     func validate() throws {

@@ -26,7 +26,7 @@ struct FetchDataCommand: ParsableCommand {
         var folders: [String] { ["train/ants", "train/bees", "val/ants", "val/bees"] }
     }
 
-    @Argument(help: "Data set: \(DataSet.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Argument(help: "Data set to fetch.")
     var name: DataSet
 
     @Option(help: ArgumentHelp("URL of the archive (default: the data set's, e.g. \(DataSet.hymenoptera.url)).", valueName: "url"))

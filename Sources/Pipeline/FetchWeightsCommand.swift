@@ -17,7 +17,7 @@ struct FetchWeightsCommand: ParsableCommand {
 
     static let officialBase = "https://download.pytorch.org/models/"
 
-    @Argument(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Argument(help: "Architecture whose ImageNet weights to fetch.")
     var name: Architecture
 
     @Option(help: ArgumentHelp("Base URL holding the checkpoint files (default: $PIPELINE_WEIGHTS_URL, else \(officialBase)).", valueName: "base"))
