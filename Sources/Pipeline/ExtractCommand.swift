@@ -107,7 +107,7 @@ struct ExtractionSetup {
         let settings = try codes.settings(for: model.model)
         extractor = try CodeExtractor(model: net, settings: settings, preprocessing: try preprocessing.preprocessing(for: model.model))
         weightsPath = path
-        weightsSHA256 = try FileHash.sha256(path: path)
+        weightsSHA256 = try sha256Hex(of: URL(fileURLWithPath: path))
         background = try codes.backgroundColour()
         self.quiet = quiet
     }
