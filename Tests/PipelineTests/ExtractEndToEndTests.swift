@@ -70,6 +70,27 @@ final class ExtractEndToEndTests: XCTestCase {
         }
     }
 
+    func testTestTimeAugmentationAveragesViewsAsTorchvision() throws {
+        let (folder, paths, _) = try setUpData()
+        let raw = try Data(contentsOf: Self.golden.appendingPathComponent("digit_codes_tta.f32"))
+        let floats = raw.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let n = floats.count / (2 * 1280)
+        // Keep only the first n images, the ones the reference augmented.
+        let small = folder.deletingLastPathComponent().appendingPathComponent("tta")
+        for p in paths.prefix(n) {
+            let target = small.appendingPathComponent(p)
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: folder.appendingPathComponent(p), to: target)
+        }
+        for (i, mode) in ["flip", "ten-crop"].enumerated() {
+            let out = small.path + "-\(mode).h5"
+            try pipeline(["extract", "--model", "efficientnet_lite0", "--weights", weights, "--data", small.path,
+                          "--layer", "avgpool", "--tta", mode, "--out", out, "--quiet"])
+            let reference = Array(floats[(i * n * 1280)..<((i + 1) * n * 1280)])
+            try assertCodes(out, layer: "avgpool", equal: (1280, reference), paths: Array(paths.prefix(n)))
+        }
+    }
+
     func testKilledRunResumesToTheSameCodes() throws {
         let (folder, paths, ref) = try setUpData()
         let out = folder.deletingLastPathComponent().appendingPathComponent("killed.h5").path

@@ -10,6 +10,9 @@ for each layer in order, [N, D] float32 little-endian:
   stage5:avg         112  (_blocks.10, ReLU, global average)
   stage5:max         112  (_blocks.10, ReLU, global max)
   stage5:grid:2      448  (_blocks.10, ReLU, 2x2 adaptive average cells, channel-major)
+and digit_codes_tta.f32: for the first TTA_IMAGES paths, avgpool codes averaged over views:
+  avgpool:flip      [TTA_IMAGES, 1280]  (the image and its mirror, each resized and centre-cropped)
+  avgpool:ten-crop  [TTA_IMAGES, 1280]  (torchvision's TenCrop(224) of the Resize(256) image)
 Tolerance used by ExtractEndToEndTests: max |ours - reference| <= 1e-4 * max |reference| per layer.
 """
 import json, os, sys
@@ -22,6 +25,7 @@ sys.path.insert(0, os.path.join(ROOT, "Tests", "ExtractTests", "Golden"))
 import make_checkpoints, make_images, make_models  # noqa: E402
 
 PER_CLASS = 3
+TTA_IMAGES = 4
 MEAN, STD = [127 / 255] * 3, [128 / 255] * 3
 
 
@@ -59,7 +63,25 @@ def main():
         for _, a in layers:
             f.write(np.ascontiguousarray(a, dtype="<f4").tobytes())
     with open(os.path.join(HERE, "digit_codes.json"), "w") as f:
-        json.dump({"paths": paths, "layers": [[name, int(a.shape[1])] for name, a in layers]}, f, indent=1)
+        json.dump({"paths": paths, "layers": [[name, int(a.shape[1])] for name, a in layers], "tta_images": TTA_IMAGES}, f, indent=1)
+    # Test-time augmentation: codes of every view, then their mean.
+    def codes(views):
+        return g.run(np.stack(views).astype(np.float32))["avgpool"].reshape(len(views), -1)
+    tta = []
+    for mode in ("flip", "ten-crop"):
+        rows = []
+        for p in paths[:TTA_IMAGES]:
+            img = Image.open(os.path.join(root, p)).convert("RGB")
+            if mode == "flip":
+                crops = [make_images.tv_center_crop(make_images.tv_resize(im, 256), 224, 224)
+                         for im in (img, img.transpose(Image.FLIP_LEFT_RIGHT))]
+            else:
+                crops = make_images.tv_ten_crop(make_images.tv_resize(img, 256), 224)
+            rows.append(codes([make_images.tv_to_tensor_normalize(c, MEAN, STD) for c in crops]).mean(axis=0))
+        tta.append(np.stack(rows))
+    with open(os.path.join(HERE, "digit_codes_tta.f32"), "wb") as f:
+        for a in tta:
+            f.write(np.ascontiguousarray(a, dtype="<f4").tobytes())
     print(f"make_digit_codes: {len(paths)} images, layers {[n for n, _ in layers]}", file=sys.stderr)
 
 
