@@ -97,25 +97,36 @@ class Graph:
 # ---- random weights with torchvision's keys -------------------------------------------------
 
 class Weights(dict):
+    """Seeded random weights. Both input sizes of an architecture build the same dict; values are
+    generated once per (seed, key) and reused (CACHE is cleared between architectures)."""
+    CACHE = {}
+
     def __init__(self, seed):
         super().__init__()
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
+    def put(self, key, make):
+        k = (self.seed, key)
+        if k not in Weights.CACHE:
+            Weights.CACHE[k] = make()
+        self[key] = Weights.CACHE[k]
+
     def conv(self, key, o, i, k, bias=True):
-        self[key + ".weight"] = (self.rng.standard_normal((o, i, k, k)) * np.sqrt(2.0 / (i * k * k))).astype(np.float32)
+        self.put(key + ".weight", lambda: self.rng.standard_normal((o, i, k, k), dtype=np.float32) * np.float32(np.sqrt(2.0 / (i * k * k))))
         if bias:
-            self[key + ".bias"] = self.rng.uniform(-0.1, 0.1, o).astype(np.float32)
+            self.put(key + ".bias", lambda: self.rng.uniform(-0.1, 0.1, o).astype(np.float32))
 
     def bn(self, key, c, gamma=(0.5, 1.5)):
-        self[key + ".weight"] = self.rng.uniform(*gamma, c).astype(np.float32)
-        self[key + ".bias"] = self.rng.uniform(-0.2, 0.2, c).astype(np.float32)
-        self[key + ".running_mean"] = self.rng.uniform(-0.2, 0.2, c).astype(np.float32)
-        self[key + ".running_var"] = self.rng.uniform(0.5, 1.5, c).astype(np.float32)
+        self.put(key + ".weight", lambda: self.rng.uniform(*gamma, c).astype(np.float32))
+        self.put(key + ".bias", lambda: self.rng.uniform(-0.2, 0.2, c).astype(np.float32))
+        self.put(key + ".running_mean", lambda: self.rng.uniform(-0.2, 0.2, c).astype(np.float32))
+        self.put(key + ".running_var", lambda: self.rng.uniform(0.5, 1.5, c).astype(np.float32))
         self[key + ".num_batches_tracked"] = np.array(100, np.int64)
 
     def linear(self, key, o, i):
-        self[key + ".weight"] = (self.rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32)
-        self[key + ".bias"] = self.rng.uniform(-0.1, 0.1, o).astype(np.float32)
+        self.put(key + ".weight", lambda: self.rng.standard_normal((o, i), dtype=np.float32) * np.float32(np.sqrt(2.0 / i)))
+        self.put(key + ".bias", lambda: self.rng.uniform(-0.1, 0.1, o).astype(np.float32))
 
 
 # ---- architectures, as torchvision defines them ----------------------------------------------
@@ -318,6 +329,7 @@ def main(out, names):
         if os.path.exists(os.path.join(out, f"{name}.golden.safetensors")):
             continue
         golden, weights = {}, None
+        Weights.CACHE.clear()
         for size, n in ((224, 2), (other, 1)):
             sd, build = make(size)
             weights = sd
