@@ -33,13 +33,15 @@ struct RunConfig {
         var C: [Double] = [1]
         var solver: Classify.Linear.Solver = .l2r_l2loss_svc_dual
         var bias: Double = 1
+        /// liblinear's stopping tolerance (-e); nil: its default for the solver.
+        var eps: Double?
         var classWeight = "none"
         var normalization: Normalization.Kind = .none
         var maxIterations = 1000
 
         /// Everything that changes the classifier's result, for resuming a batch.
         var key: String {
-            "\(kind.rawValue) C=\(C) solver=\(solver.rawValue) bias=\(bias) cw=\(classWeight) norm=\(normalization.rawValue) it=\(maxIterations)"
+            "\(kind.rawValue) C=\(C) solver=\(solver.rawValue) bias=\(bias) eps=\(eps.map { "\($0)" } ?? "default") cw=\(classWeight) norm=\(normalization.rawValue) it=\(maxIterations)"
         }
     }
 
@@ -192,9 +194,11 @@ struct RunConfig {
         var known = ["type", "name", "C", "normalization"]
         switch kind {
         case .svm:
-            known += ["solver", "bias", "class_weight"]
+            known += ["solver", "bias", "eps", "class_weight"]
             if let s = try m.choice("solver", Classify.Linear.Solver.allCases.map(\.rawValue)) { c.solver = try Classify.Linear.Solver(name: s) }
             c.bias = try m.double("bias") ?? 1
+            c.eps = try m.double("eps")
+            if let e = c.eps, e <= 0 { throw m.error(m.node("eps"), "`\(m.qualified("eps"))` must be positive") }
             c.classWeight = try m.choice("class_weight", ["none", "balanced"]) ?? "none"
         case .softmax:
             known += ["max_iterations"]

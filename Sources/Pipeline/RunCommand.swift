@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
               pooling (avg), tta (none)   a value or a list each: avg|max|grid:K; none|flip|ten-crop
               relu (true), l2_normalize (false), background (R,G,B), preprocessing: {resize, crop, mean, std}
               classifiers: [{type: svm|softmax, name, C (1, or a list searched by CV), normalization (none|l2|standard),
-                             solver (l2r_l2loss_svc_dual), bias (1), class_weight (none|balanced), max_iterations (1000)}]
+                             solver (l2r_l2loss_svc_dual), bias (1), eps (liblinear's), class_weight (none|balanced), max_iterations (1000)}]
               output (runs/NAME), cache ({cache}/codes), batch (16), strict (false), quiet (false), finetune_per_class (1000)
             `{cache}` in a path is the pipeline cache folder. Relative paths are relative to the working directory.
             Codes are cached by weights hash, layer, pooling, preprocessing and a fingerprint of the images (paths,
@@ -321,8 +321,11 @@ final class BatchRun {
     private func fit(_ spec: RunConfig.ClassifierSpec, C: Double, _ set: FeatureSet) throws -> (FeatureSet) throws -> [Int32] {
         switch spec.kind {
         case .svm:
-            let p = Classify.Linear.Parameter(solver: spec.solver, C: C, bias: spec.bias,
-                                     classWeight: spec.classWeight == "balanced" ? .balanced : .none)
+            let p = Classify.Linear.Parameter(solver: spec.solver, C: C, bias: spec.bias, eps: spec.eps,
+                                              classWeight: spec.classWeight == "balanced" ? .balanced : .none)
+            // liblinear's solvers visit samples in an order drawn with the C library's rand(): seeding it
+            // makes each result reproducible and independent of what was trained before it.
+            srand(1)
             let m = try LinearClassifier.train(set, parameter: p, normalization: spec.normalization)
             return { try m.predict($0) }
         case .softmax:
