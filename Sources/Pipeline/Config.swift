@@ -204,7 +204,7 @@ struct RunConfig {
             known += ["max_iterations"]
             c.maxIterations = try m.int("max_iterations") ?? 1000
         }
-        let cText = c.C.count == 1 ? "C=\(short(c.C[0]))" : "C=search"
+        let cText = c.C.count == 1 ? "C=\(short(c.C[0]))" : "C∈{\(c.C.map(short).joined(separator: ","))}"
         c.name = try m.string("name") ?? ([kind.rawValue, cText] + (c.normalization == .none ? [] : [c.normalization.rawValue])).joined(separator: " ")
         try m.finish(known: known)
         return c

@@ -53,7 +53,7 @@ extension Report {
         let layers = Dictionary(rows.map { ($0.depth, $0.layer) }, uniquingKeysWith: { a, _ in a }).sorted { $0.key < $1.key }
         var classifiers: [String] = []
         for r in rows where !classifiers.contains(r.classifier) { classifiers.append(r.classifier) }
-        let w = 900.0, h = 380.0, left = 60.0, right = 190.0, top = 20.0, bottom = 70.0
+        let w = 1040.0, h = 380.0, left = 60.0, right = 260.0, top = 20.0, bottom = 70.0
         let pw = w - left - right, ph = h - top - bottom
         let accs = rows.map { 100 * $0.accuracy }
         // The y range: whole multiples of 5 around the data, so small differences between layers show.
