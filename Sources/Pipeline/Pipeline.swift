@@ -10,6 +10,7 @@ struct Pipeline: ParsableCommand {
         subcommands: [
             ExtractCommand.self,
             LayersCommand.self,
+            RunCommand.self,
             FetchCommand.self,
             BenchCommand.self,
         ])
