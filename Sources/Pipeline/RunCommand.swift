@@ -384,7 +384,7 @@ final class ModelHandle {
     func setting(pool: String, tta: String, relu: Bool, l2: Bool, background: String?) throws -> CodeSetting {
         if hash == nil {
             let path = try modelOptions.weightsPath()
-            hash = (path, try FileHash.sha256(path: path))
+            hash = (path, try sha256Hex(of: URL(fileURLWithPath: path)))
         }
         let pre = try preprocessing()
         var options = ["--pool", pool, "--tta", tta]
