@@ -7,5 +7,6 @@ struct Pipeline: ParsableCommand {
         commandName: "pipeline",
         abstract: "Transfer learning by CNN codes: extract codes from a frozen ConvNet, train linear classifiers on them.",
         version: "0.1.0",
-        subcommands: [ExtractCommand.self, LayersCommand.self, BenchCommand.self])
+        subcommands: [ExtractCommand.self, LayersCommand.self, BenchCommand.self,
+                      TrainSVMCommand.self, TrainSoftmaxCommand.self, EvaluateCommand.self, PredictCommand.self, SimilarCommand.self])
 }
