@@ -20,14 +20,14 @@ enum Classifier {
     static func load(path: String) throws -> Classifier {
         let sidecar = ClassifierInfo.sidecarPath(for: path)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("\(path): no such classifier; `pipeline train-svm` or `pipeline train-softmax` writes one")
+            throw Failure("\(path): no such classifier; `pipeline train-svm` or `pipeline train-softmax` writes one")
         }
         guard let data = FileManager.default.contents(atPath: sidecar) else {
-            throw ValidationError("\(sidecar): missing; every classifier is a model file with this .json beside it, as train-svm and train-softmax write them")
+            throw Failure("\(sidecar): missing; every classifier is a model file with this .json beside it, as train-svm and train-softmax write them")
         }
         let info: ClassifierInfo
         do { info = try JSONDecoder().decode(ClassifierInfo.self, from: data) } catch {
-            throw ValidationError("\(sidecar): not a classifier description: \(error)")
+            throw Failure("\(sidecar): not a classifier description: \(error)")
         }
         switch info.kind {
         case .svm: return .linear(try LinearClassifier.load(path: path))
@@ -57,7 +57,7 @@ enum Classifier {
     /// to make matching codes.
     func check(provenance: [String: String], codes path: String) throws {
         do { try info.check(provenance: provenance) } catch let e as ClassifyError {
-            throw ValidationError("""
+            throw Failure("""
                 \(path): \(e)
                 Extract codes the way the classifier's were made:
                   \(Recipe(provenance: info.provenance).extractCommand(data: "DIR", out: "codes.h5"))
@@ -73,7 +73,7 @@ func writeSidecar(_ info: ClassifierInfo, for path: String) throws {
     e.outputFormatting = [.prettyPrinted, .sortedKeys]
     let sidecar = ClassifierInfo.sidecarPath(for: path)
     do { try e.encode(info).write(to: URL(fileURLWithPath: sidecar)) } catch {
-        throw ValidationError("\(sidecar): cannot write: \(error)")
+        throw Failure("\(sidecar): cannot write: \(error)")
     }
 }
 
@@ -108,7 +108,7 @@ struct TrainingCodesOptions: ParsableArguments {
         let input = try CodesInput(path: codes, layer: layer)
         let f = try input.features()
         do { try f.validate(training: true) } catch let e as ClassifyError {
-            throw ValidationError("\(codes) (layer `\(input.layer)`): \(e)")
+            throw Failure("\(codes) (layer `\(input.layer)`): \(e)")
         }
         return (f, input.provenance, input.layer)
     }
@@ -128,6 +128,13 @@ func parseGrid(_ text: String) throws -> [Double] {
     return values.compactMap { $0 }
 }
 
+/// A failure while running a command: printed as `Error: message`, without the usage text that
+/// ArgumentParser adds to a ValidationError (which is for malformed arguments).
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
 /// Elapsed seconds of `body`.
 func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -139,6 +146,6 @@ func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
 func emit(_ text: String, to path: String?) throws {
     guard let path else { print(text, terminator: ""); return }
     do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-        throw ValidationError("\(path): cannot write: \(error)")
+        throw Failure("\(path): cannot write: \(error)")
     }
 }

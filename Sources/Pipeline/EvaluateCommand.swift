@@ -51,7 +51,7 @@ struct EvaluateCommand: ParsableCommand {
         var remap: [Int32] = []
         for name in features.classes {
             guard let i = index[name] else {
-                throw ValidationError("\(codes): class `\(name)` is not one the classifier knows (\(info.classes.joined(separator: ", ")))")
+                throw Failure("\(codes): class `\(name)` is not one the classifier knows (\(info.classes.joined(separator: ", ")))")
             }
             remap.append(i)
         }

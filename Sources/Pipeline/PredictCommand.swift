@@ -48,7 +48,7 @@ struct PredictCommand: ParsableCommand {
         let codes = try recipe.codes(for: images, extractor: extractor)
         let dimension = codes.count / images.count
         guard dimension == info.dimension else {
-            throw ValidationError("layer `\(extractor.settings.layers[0])` gives codes of dimension \(dimension), but \(classifier) expects \(info.dimension)")
+            throw Failure("layer `\(extractor.settings.layers[0])` gives codes of dimension \(dimension), but \(classifier) expects \(info.dimension)")
         }
         // Labels are unused by scoring; FeatureSet wants valid ones.
         let features = FeatureSet(codes: codes, labels: Array(repeating: 0, count: images.count), classes: info.classes, dimension: dimension)

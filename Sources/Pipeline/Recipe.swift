@@ -9,7 +9,7 @@ struct Recipe {
 
     private func field(_ key: String) throws -> String {
         guard let v = provenance[key] else {
-            throw ValidationError("the recorded provenance has no `\(key)`; it was not written by `pipeline extract`")
+            throw Failure("the recorded provenance has no `\(key)`; it was not written by `pipeline extract`")
         }
         return v
     }
@@ -18,7 +18,7 @@ struct Recipe {
         get throws {
             let name = try field("model")
             guard let a = Architecture(rawValue: name) else {
-                throw ValidationError("recorded model `\(name)` is not one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw Failure("recorded model `\(name)` is not one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             return a
         }
@@ -27,9 +27,9 @@ struct Recipe {
     var settings: CodeSettings {
         get throws {
             let pool = try field("pooling")
-            guard let pooling = Pooling(pool) else { throw ValidationError("recorded pooling `\(pool)` is not avg, max or grid:K") }
+            guard let pooling = Pooling(pool) else { throw Failure("recorded pooling `\(pool)` is not avg, max or grid:K") }
             let tta = provenance["tta"] ?? "none"
-            guard let augmentation = Augmentation(rawValue: tta) else { throw ValidationError("recorded tta `\(tta)` is not none, flip or ten-crop") }
+            guard let augmentation = Augmentation(rawValue: tta) else { throw Failure("recorded tta `\(tta)` is not none, flip or ten-crop") }
             return CodeSettings(layers: [try field("layer")], pooling: pooling, relu: provenance["relu"] != "false",
                                 l2Normalize: provenance["l2_normalize"] == "true", augmentation: augmentation)
         }
@@ -50,7 +50,7 @@ struct Recipe {
             }
             guard let resize = parts["resize"].flatMap({ Int($0) }), let crop = parts["crop"].flatMap({ Int($0) }),
                   let mean = triple("mean"), let std = triple("std") else {
-                throw ValidationError("recorded preprocessing `\(text)` is not `resize=R crop=C mean=r,g,b std=r,g,b`")
+                throw Failure("recorded preprocessing `\(text)` is not `resize=R crop=C mean=r,g,b std=r,g,b`")
             }
             return Preprocessing(resize: resize, crop: crop, mean: mean, std: std)
         }
@@ -68,11 +68,11 @@ struct Recipe {
         let name = try field("weights_file"), expected = try field("weights_sha256")
         let path = override ?? Cache.weights.appendingPathComponent(name).path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("\(path): no such file; these codes were made with weights `\(name)` (sha256 \(expected)); pass --weights PATH")
+            throw Failure("\(path): no such file; these codes were made with weights `\(name)` (sha256 \(expected)); pass --weights PATH")
         }
         let actual = try FileHash.sha256(path: path)
         guard actual == expected else {
-            throw ValidationError("\(path): weights_sha256 is \(actual), but the codes were made with `\(name)` of sha256 \(expected); pass --weights with that file")
+            throw Failure("\(path): weights_sha256 is \(actual), but the codes were made with `\(name)` of sha256 \(expected); pass --weights with that file")
         }
         return path
     }
@@ -94,7 +94,7 @@ struct Recipe {
                 extractor.input(for: try ImageDecoder.decode(path: path, background: background))
             }
             guard let c = try extractor.codes(inputs: inputs)[layer] else {
-                throw ValidationError("the network gave no output for layer `\(layer)`")
+                throw Failure("the network gave no output for layer `\(layer)`")
             }
             out += c
         }
