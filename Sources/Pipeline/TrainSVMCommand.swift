@@ -66,7 +66,7 @@ struct TrainSVMCommand: ParsableCommand {
             let norm = Normalization.fit(normalization, codes: features.codes, dimension: features.dimension)
             let problem = try Linear.Problem(norm.applied(to: features), bias: bias)
             let saved = 1 - Double(problem.sparseBytes) / Double(problem.denseBytes)
-            print(String(format: "sparse problem: %.1f MiB instead of %.1f MiB dense (%.1f%% saved; %.1f%% of features nonzero)",
+            print(String(format: "sparse problem: %.1f MiB instead of %.1f MiB dense (%.1f%% saved; %.2f%% of features nonzero)",
                          Double(problem.sparseBytes) / 1048576, Double(problem.denseBytes) / 1048576, 100 * saved,
                          100 * Double(problem.nonzeros) / Double(problem.count * problem.dimension)))
         }

@@ -81,6 +81,26 @@ final class ClassifyEndToEndTests: XCTestCase {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// What `body` prints on standard output (file descriptor 1, redirected to a file meanwhile).
+    func capturingStandardOutput(_ body: () throws -> Void) throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("stdout-\(UUID().uuidString)").path
+        fflush(stdout)
+        let saved = dup(STDOUT_FILENO), fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        dup2(fd, STDOUT_FILENO)
+        close(fd)
+        defer { fflush(stdout); dup2(saved, STDOUT_FILENO); close(saved) }
+        try body()
+        fflush(stdout)
+        return try String(contentsOfFile: file, encoding: .utf8)
+    }
+
+    /// The number after `prefix` in `text`.
+    func number(after prefix: String, in text: String, line: UInt = #line) throws -> Double {
+        let range = try XCTUnwrap(text.range(of: prefix), "no `\(prefix)` in: \(text)", line: line)
+        let digits = text[range.upperBound...].prefix { "0123456789.e-".contains($0) }
+        return try XCTUnwrap(Double(digits), "no number after `\(prefix)` in: \(text)", line: line)
+    }
+
     func json(_ text: String) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
@@ -101,7 +121,9 @@ final class ClassifyEndToEndTests: XCTestCase {
         let c = try codes()
         let svm = c.dir.appendingPathComponent("search.svm").path, softmax = c.dir.appendingPathComponent("search.softmax").path
         let t0 = Date()
-        try pipeline(["train-svm", "--codes", c.train, "--out", svm, "--search-c", "--normalize", "l2"])
+        let printed = try capturingStandardOutput {
+            try pipeline(["train-svm", "--codes", c.train, "--out", svm, "--search-c", "--normalize", "l2"])
+        }
         let t1 = Date()
         try pipeline(["train-softmax", "--codes", c.train, "--out", softmax, "--search-l2", "--normalize", "l2"])
         let t2 = Date()
@@ -113,6 +135,17 @@ final class ClassifyEndToEndTests: XCTestCase {
                      ours.svm, "\(try sidecar(svm)["C"] ?? "?")", skAcc, "\(sk["C"] ?? "?")",
                      ours.softmax, "\(try sidecar(softmax)["C"] ?? "?")", lrAcc, "\(lr["C"] ?? "?")"))
         print(String(format: "search + train seconds (debug build): train-svm %.1f, train-softmax %.1f", t1.timeIntervalSince(t0), t2.timeIntervalSince(t1)))
+        // What train-svm prints: the chosen C with its cross-validation accuracy (same grid, same folds as
+        // the reference, so the best accuracies agree even where equal scores make the chosen C differ), and
+        // the memory the sparse problem saves, from the fraction of nonzero codes that numpy counts.
+        let cv = try number(after: "cross-validation accuracy ", in: printed) / 100
+        let skCV = try XCTUnwrap(sk["cv_accuracy"] as? Double)
+        XCTAssertLessThanOrEqual(abs(cv - skCV), Self.tolerance, "cross-validation accuracy \(cv) vs LinearSVC's \(skCV)")
+        let nonzero = try number(after: "saved; ", in: printed) / 100, skNonzero = try XCTUnwrap(ref["nonzero_fraction"] as? Double)
+        XCTAssertEqual(nonzero, skNonzero, accuracy: 0.0005, "nonzero fraction \(nonzero) vs numpy's \(skNonzero)")
+        let saved = try number(after: "MiB dense (", in: printed)
+        XCTAssertGreaterThan(saved, 30, "ReLU'd codes are mostly zeros; the sparse form should save much: \(printed)")
+        print(printed)
         XCTAssertLessThanOrEqual(abs(ours.svm - skAcc), Self.tolerance, "train-svm \(ours.svm) vs LinearSVC \(skAcc): difference \(abs(ours.svm - skAcc))")
         XCTAssertLessThanOrEqual(abs(ours.softmax - lrAcc), Self.tolerance,
                                  "train-softmax \(ours.softmax) vs LogisticRegression \(lrAcc): difference \(abs(ours.softmax - lrAcc))")
