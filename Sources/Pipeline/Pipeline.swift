@@ -9,8 +9,13 @@ struct Pipeline: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             ExtractCommand.self,
-            LayersCommand.self,
+            TrainSVMCommand.self,
+            TrainSoftmaxCommand.self,
+            EvaluateCommand.self,
+            PredictCommand.self,
+            SimilarCommand.self,
             RunCommand.self,
+            LayersCommand.self,
             FetchCommand.self,
             BenchCommand.self,
         ])
