@@ -70,7 +70,7 @@ struct Recipe {
         guard FileManager.default.fileExists(atPath: path) else {
             throw Failure("\(path): no such file; these codes were made with weights `\(name)` (sha256 \(expected)); pass --weights PATH")
         }
-        let actual = try FileHash.sha256(path: path)
+        let actual = try sha256Hex(of: URL(fileURLWithPath: path))
         guard actual == expected else {
             throw Failure("\(path): weights_sha256 is \(actual), but the codes were made with `\(name)` of sha256 \(expected); pass --weights with that file")
         }
