@@ -7,7 +7,7 @@ struct LayersCommand: ParsableCommand {
         commandName: "layers",
         abstract: "List a model's layers (taps): node name, aliases, output shape, code length per pooling.")
 
-    @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Network architecture.")
     var model: Architecture = .efficientnet_lite0
 
     @Option(help: "Input side in pixels (default: the architecture's, 224).")

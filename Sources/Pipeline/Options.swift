@@ -6,7 +6,7 @@ import Foundation
 
 /// Which network, with which weights.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(name: .long, help: "Network architecture.")
     var model: Architecture = .efficientnet_lite0
 
     @Option(name: .long, help: ArgumentHelp(
