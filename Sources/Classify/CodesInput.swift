@@ -67,3 +67,23 @@ public struct CodesInput {
         return p
     }
 }
+
+extension FeatureSet {
+    /// The codes of `layer` in `file` for `paths`, in that order and with those labels: how a batch run
+    /// takes one image list's rows from a cached codes file that may hold more images. Paths the file
+    /// lacks (images skipped as unreadable) are left out.
+    public init(file: CodesFile, layer: String, paths: [String], labels: [Int32], classes: [String]) throws {
+        let d = try file.dimension(of: layer)
+        let all = try file.codes(layer: layer)
+        var row: [String: Int] = [:]
+        for (i, p) in file.paths.enumerated() { row[p] = i }
+        var codes: [Float] = [], kept: [Int32] = []
+        codes.reserveCapacity(paths.count * d)
+        for (p, l) in zip(paths, labels) {
+            guard let r = row[p] else { continue }
+            codes.append(contentsOf: all[r * d ..< (r + 1) * d])
+            kept.append(l)
+        }
+        self.init(codes: codes, labels: kept, classes: classes, dimension: d)
+    }
+}

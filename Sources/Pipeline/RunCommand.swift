@@ -254,18 +254,7 @@ final class BatchRun {
         guard let file = files.first(where: { $0.layerNames.contains(layer) }) else {
             throw ConfigError(file: config.file, mark: nil, message: "no cached codes for layer `\(layer)`")
         }
-        let d = try file.dimension(of: layer)
-        let all = try file.codes(layer: layer)
-        var row: [String: Int] = [:]
-        for (i, p) in file.paths.enumerated() { row[p] = i }
-        var codes: [Float] = [], labels: [Int32] = []
-        codes.reserveCapacity(list.count * d)
-        for (p, l) in zip(list.paths, list.labels) {
-            guard let r = row[p] else { continue }
-            codes.append(contentsOf: all[r * d ..< (r + 1) * d])
-            labels.append(l)
-        }
-        return FeatureSet(codes: codes, labels: labels, classes: list.classes, dimension: d)
+        return try FeatureSet(file: file, layer: layer, paths: list.paths, labels: list.labels, classes: list.classes)
     }
 
     // MARK: classifiers
