@@ -25,7 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed passes; the best is reported, after one untimed warm-up pass.")
     var iterations: Int = 3
 
-    @Option(help: "Threads (OpenBLAS's, and onnxruntime's intra-op threads).")
+    @Option(help: "Threads (the engine's workers, and onnxruntime's intra-op threads).")
     var threads: Int = 2
 
     @Option(help: ArgumentHelp("Checkpoint to run (default: random weights of the same shapes; speed does not depend on the values).", valueName: "path"))
@@ -39,7 +39,11 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The sgemm peak with OpenBLAS's own threads; the engine then runs BLAS single-threaded in its workers.
         openblas_set_num_threads(Int32(threads))
+        let peak = measuredPeakGFLOPS()
+        openblas_set_num_threads(1)
+        Parallelism.threads = threads
         let net = try weights.map { try Model(model, weights: StateDict.load(path: $0)) } ?? Model(random: model)
         let tap = layer ?? model.defaultLayer
         _ = try net.resolve(tap)
@@ -56,7 +60,6 @@ struct BenchCommand: ParsableCommand {
         }
         let ours = Double(batch) / best
         let gflops = 2 * Double(macs) * Double(batch) / best / 1e9
-        let peak = measuredPeakGFLOPS()
         print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB",
                      model.rawValue, tap, batch, threads, ours, best * 1000 / Double(batch), gflops, 100 * gflops / peak, peak,
                      Double(macs) / 1e9, peakRSSMiB()))

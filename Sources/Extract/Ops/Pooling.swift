@@ -14,12 +14,11 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, c
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
     let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
-    var out = Tensor(zeros: [n, c, oh, ow])
-    x.data.withUnsafeBufferPointer { xp in
-        out.data.withUnsafeMutableBufferPointer { op in
-            for p in 0..<(n * c) {
+    return Tensor(shape: [n, c, oh, ow]) { op in
+        x.data.withUnsafeBufferPointer { xp in
+            parallelRanges(n * c) { planes in for p in planes {
                 let src = xp.baseAddress! + p * h * w
-                let dst = op.baseAddress! + p * oh * ow
+                let dst = op + p * oh * ow
                 for y in 0..<oh {
                     let y0 = max(y * stride - padding, 0), y1 = min(y * stride - padding + kernel, h)
                     for xo in 0..<ow {
@@ -32,20 +31,18 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, c
                         dst[y * ow + xo] = m
                     }
                 }
-            }
+            } }
         }
     }
-    return out
 }
 
 /// x: [N, C, H, W] -> [N, C, oH, oW], cells as torch.nn.AdaptiveAvgPool2d (they may overlap).
 public func adaptiveAvgPool2d(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     if oh == h && ow == w { return x }
-    var out = Tensor(zeros: [n, c, oh, ow])
-    x.data.withUnsafeBufferPointer { xp in
-        out.data.withUnsafeMutableBufferPointer { op in
-            for p in 0..<(n * c) {
+    return Tensor(shape: [n, c, oh, ow]) { op in
+        x.data.withUnsafeBufferPointer { xp in
+            parallelRanges(n * c) { planes in for p in planes {
                 let src = xp.baseAddress! + p * h * w
                 for y in 0..<oh {
                     let y0 = (y * h) / oh, y1 = ((y + 1) * h + oh - 1) / oh
@@ -56,10 +53,9 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputHeight oh: Int, outputWidth ow:
                         op[(p * oh + y) * ow + xo] = acc / Float((y1 - y0) * (x1 - x0))
                     }
                 }
-            }
+            } }
         }
     }
-    return out
 }
 
 /// x: [N, C, H, W] -> [N, C] mean over each plane (AdaptiveAvgPool2d(1) then flatten).

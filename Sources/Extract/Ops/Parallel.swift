@@ -1,0 +1,50 @@
+// The engine's one level of threading: ops split their work into contiguous ranges run on
+// `Parallelism.threads` workers, and OpenBLAS runs single-threaded inside each worker
+// (two levels at once would oversubscribe the cores).
+import CBLAS
+import Dispatch
+import Foundation
+
+public enum Parallelism {
+    /// Workers of the forward pass; the default is the machine's active cores.
+    nonisolated(unsafe) public static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+}
+
+/// OpenBLAS's own threads off, once, before the first parallel op.
+private let blasSingleThreaded: Void = openblas_set_num_threads(1)
+
+/// Splits 0..<count into at most `Parallelism.threads` contiguous ranges of at least `grain`
+/// items, boundaries on multiples of `align`, and runs `body` on each concurrently.
+func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body: (Range<Int>) -> Void) {
+    _ = blasSingleThreaded
+    let workers = max(1, min(Parallelism.threads, count / max(grain, 1)))
+    if workers == 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let step = ((count + workers - 1) / workers + align - 1) / align * align
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        let lo = min(count, w * step), hi = min(count, lo + step)
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+/// dst[i] = act(src[i] + bias) for i in 0..<count; src may equal dst. The output step of every
+/// convolution and linear layer.
+@inline(__always)
+func biasActivate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, bias b: Float,
+                  _ a: Activation) {
+    switch a {
+    case .none: for i in 0..<count { dst[i] = src[i] + b }
+    case .relu: for i in 0..<count { dst[i] = Swift.max(src[i] + b, 0) }
+    case .relu6: for i in 0..<count { dst[i] = Swift.min(Swift.max(src[i] + b, 0), 6) }
+    }
+}
+
+/// A scratch buffer of `count` floats for the duration of `body` (not initialised).
+@inline(__always)
+func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+    defer { p.deallocate() }
+    return body(p)
+}

@@ -1,0 +1,168 @@
+// 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015, "Fast
+// Algorithms for Convolutional Neural Networks", section 4): each 2x2 output tile costs 16
+// multiplies per channel pair instead of 36. The transforms only add, subtract and halve, so the
+// result differs from direct convolution by float32 rounding alone.
+//
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A, summed over input channels, with
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].
+//
+// The sum over channels of the 16 element-wise products is 16 sgemms: U_e [O, C] x V_e [C, tiles].
+import CBLAS
+
+/// Whether conv2d takes the Winograd path: 3x3, stride 1, no dilation or groups, and enough
+/// channels and tiles for the 16 sgemms to beat one im2col sgemm.
+func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
+    let tiles = s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2)
+    return g.kernel == (3, 3) && g.stride == (1, 1) && g.dilation == (1, 1) && g.groups == 1
+        && s.c >= 16 && s.o >= 16 && tiles >= 64
+}
+
+/// Floats of transformed input and products held at once (16 * (C + O) * tiles): about 12 MB,
+/// so that one chunk stays in cache between its transforms and its sgemms.
+let winogradChunkFloats = 3 << 20
+
+/// x: [N, C, H, W], weight: [O, C, 3, 3] -> out: [N, O, oH, oW], bias and activation applied.
+/// Tile rows of all images are processed in chunks of about `chunkFloats` / (16 (C + O)) tiles.
+func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                    _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
+                    chunkFloats: Int = winogradChunkFloats) {
+    let (c, o) = (s.c, s.o)
+    let tilesH = (s.oh + 1) / 2, tilesW = (s.ow + 1) / 2
+    let totalRows = s.n * tilesH
+    let rowsPerChunk = max(1, min(totalRows, chunkFloats / (16 * (c + o) * tilesW)))
+    let maxTiles = rowsPerChunk * tilesW
+    withScratch(16 * o * c) { u in
+        transformWeights(weight, o: o, c: c, into: u)
+        withScratch(16 * c * maxTiles) { v in
+            withScratch(16 * o * maxTiles) { m in
+                for r0 in stride(from: 0, to: totalRows, by: rowsPerChunk) {
+                    let rows = min(rowsPerChunk, totalRows - r0), tiles = rows * tilesW
+                    parallelRanges(rows * c) { r in
+                        transformInput(x, s, g, tileRows: r0, channelRows: r, tilesW: tilesW, tiles: tiles, into: v)
+                    }
+                    parallelRanges(16) { elements in
+                        for e in elements {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(tiles), Int32(c), 1,
+                                        u + e * o * c, Int32(c), v + e * c * tiles, Int32(tiles), 0,
+                                        m + e * o * tiles, Int32(tiles))
+                        }
+                    }
+                    parallelRanges(rows * o) { r in
+                        transformOutput(m, s, tileRows: r0, channelRows: r, tilesW: tilesW, tiles: tiles,
+                                        bias: bias, act, into: out)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// u[e][oc][ic] = (G g G^T)[e] for each 3x3 filter g = weight[oc][ic].
+private func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, into u: UnsafeMutablePointer<Float>) {
+    parallelRanges(o * c, grain: 256) { r in
+        for f in r {
+            let g = w + f * 9
+            // Columns of G g (4 x 3), then G applied to each row of it: u = [c0, ½(c0+c1+c2), ½(c0-c1+c2), c2].
+            var cols = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
+            for j in 0..<3 {
+                let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j])
+                let col = SIMD4<Float>(g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)
+                if j == 0 { cols.0 = col } else if j == 1 { cols.1 = col } else { cols.2 = col }
+            }
+            let u0 = cols.0, u1 = 0.5 * (cols.0 + cols.1 + cols.2), u2 = 0.5 * (cols.0 - cols.1 + cols.2), u3 = cols.2
+            for i in 0..<4 {
+                let e = u + i * 4 * o * c + f
+                e[0] = u0[i]
+                e[o * c] = u1[i]
+                e[2 * o * c] = u2[i]
+                e[3 * o * c] = u3[i]
+            }
+        }
+    }
+}
+
+/// For tile row `tileRows + q` (counting across images) and input channel ch, with (q, ch) from
+/// `channelRows` numbered q * C + ch: v[e][ch][q * tilesW + tx] = (B^T d B)[e] of each 4x4 input patch d.
+private func transformInput(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry, tileRows r0: Int,
+                            channelRows: Range<Int>, tilesW: Int, tiles: Int, into v: UnsafeMutablePointer<Float>) {
+    let tilesH = (s.oh + 1) / 2
+    let width = 2 * tilesW + 2            // padded band: input columns -left ..< width - left
+    withScratch(8 * width) { band in
+        let t = band + 4 * width          // B^T d, row by row
+        for unit in channelRows {
+            let (q, ch) = unit.quotientAndRemainder(dividingBy: s.c)
+            let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
+            let plane = x + (img * s.c + ch) * s.h * s.w
+            // The band's 4 input rows, zero outside the image.
+            let x0 = min(width, g.padding.left), x1 = max(x0, min(width, s.w + g.padding.left))
+            for i in 0..<4 {
+                let d = band + i * width
+                let iy = 2 * ty - g.padding.top + i
+                if iy < 0 || iy >= s.h {
+                    d.update(repeating: 0, count: width)
+                    continue
+                }
+                d.update(repeating: 0, count: x0)
+                (d + x0).update(from: plane + iy * s.w + x0 - g.padding.left, count: x1 - x0)
+                (d + x1).update(repeating: 0, count: width - x1)
+            }
+            let (d0, d1, d2, d3) = (band, band + width, band + 2 * width, band + 3 * width)
+            let (t0, t1, t2, t3) = (t, t + width, t + 2 * width, t + 3 * width)
+            for k in 0..<width {
+                t0[k] = d0[k] - d2[k]
+                t1[k] = d1[k] + d2[k]
+                t2[k] = d2[k] - d1[k]
+                t3[k] = d1[k] - d3[k]
+            }
+            let plane16 = s.c * tiles
+            for i in 0..<4 {
+                let ti = t + i * width
+                let base = v + (i * 4) * plane16 + ch * tiles + q * tilesW
+                let (e0, e1, e2, e3) = (base, base + plane16, base + 2 * plane16, base + 3 * plane16)
+                for tx in 0..<tilesW {
+                    let k = 2 * tx
+                    e0[tx] = ti[k] - ti[k + 2]
+                    e1[tx] = ti[k + 1] + ti[k + 2]
+                    e2[tx] = ti[k + 2] - ti[k + 1]
+                    e3[tx] = ti[k + 1] - ti[k + 3]
+                }
+            }
+        }
+    }
+}
+
+/// out rows of tile row `tileRows + q`, output channel oc (unit q * O + oc of `channelRows`):
+/// act(A^T m A + bias), cut to the output's size where the last tile overhangs it.
+private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tileRows r0: Int, channelRows: Range<Int>,
+                             tilesW: Int, tiles: Int, bias: UnsafePointer<Float>, _ act: Activation,
+                             into out: UnsafeMutablePointer<Float>) {
+    let tilesH = (s.oh + 1) / 2
+    let plane16 = s.o * tiles
+    withScratch(4 * tilesW) { rowsOut in
+        let (y0, y1) = (rowsOut, rowsOut + 2 * tilesW)
+        for unit in channelRows {
+            let (q, oc) = unit.quotientAndRemainder(dividingBy: s.o)
+            let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
+            let base = m + oc * tiles + q * tilesW
+            @inline(__always) func e(_ i: Int, _ j: Int) -> UnsafePointer<Float> { base + (i * 4 + j) * plane16 }
+            let (m00, m01, m02, m03) = (e(0, 0), e(0, 1), e(0, 2), e(0, 3))
+            let (m10, m11, m12, m13) = (e(1, 0), e(1, 1), e(1, 2), e(1, 3))
+            let (m20, m21, m22, m23) = (e(2, 0), e(2, 1), e(2, 2), e(2, 3))
+            let (m30, m31, m32, m33) = (e(3, 0), e(3, 1), e(3, 2), e(3, 3))
+            for tx in 0..<tilesW {
+                // A^T m: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3; then the same on columns.
+                let a0 = m00[tx] + m10[tx] + m20[tx], a1 = m01[tx] + m11[tx] + m21[tx]
+                let a2 = m02[tx] + m12[tx] + m22[tx], a3 = m03[tx] + m13[tx] + m23[tx]
+                let b0 = m10[tx] - m20[tx] - m30[tx], b1 = m11[tx] - m21[tx] - m31[tx]
+                let b2 = m12[tx] - m22[tx] - m32[tx], b3 = m13[tx] - m23[tx] - m33[tx]
+                y0[2 * tx] = a0 + a1 + a2
+                y0[2 * tx + 1] = a1 - a2 - a3
+                y1[2 * tx] = b0 + b1 + b2
+                y1[2 * tx + 1] = b1 - b2 - b3
+            }
+            let dst = out + ((img * s.o + oc) * s.oh + 2 * ty) * s.ow
+            biasActivate(y0, dst, count: s.ow, bias: bias[oc], act)
+            if 2 * ty + 1 < s.oh { biasActivate(y1, dst + s.ow, count: s.ow, bias: bias[oc], act) }
+        }
+    }
+}
