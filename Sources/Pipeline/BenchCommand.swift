@@ -48,8 +48,12 @@ struct BenchCommand: ParsableCommand {
         let tap = layer ?? model.defaultLayer
         _ = try net.resolve(tap)
         let macs = try net.multiplyAdds(size: size, upTo: [tap])
-        var rng = SystemRandomNumberGenerator()
-        let x = Tensor(shape: [batch, 3, size, size], data: (0..<(batch * 3 * size * size)).map { _ in Float.random(in: -2...2, using: &rng) })
+        // Any values will do (speed does not depend on them); a cheap generator keeps setup short.
+        var state: UInt32 = 12345
+        let x = Tensor(shape: [batch, 3, size, size], data: (0..<(batch * 3 * size * size)).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223  // Numerical Recipes' LCG
+            return Float(state >> 8) / Float(1 << 24) * 4 - 2
+        })
 
         _ = try net.run(x, layers: [tap])
         var best = Double.infinity

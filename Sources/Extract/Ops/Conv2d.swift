@@ -21,6 +21,15 @@ public enum Activation: String, Sendable {
         case .relu6: return min(max(v, 0), 6)
         }
     }
+
+    /// The code CKernels' functions take.
+    var code: Int32 {
+        switch self {
+        case .none: return 0
+        case .relu: return 1
+        case .relu6: return 2
+        }
+    }
 }
 
 /// Kernel size, stride, padding (top, left, bottom, right), dilation and groups of a convolution.

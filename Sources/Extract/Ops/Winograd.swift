@@ -8,6 +8,7 @@
 //
 // The sum over channels of the 16 element-wise products is 16 sgemms: U_e [O, C] x V_e [C, tiles].
 import CBLAS
+import CKernels
 
 /// Whether conv2d takes the Winograd path: 3x3, stride 1, no dilation or groups, and enough
 /// channels and tiles for the 16 sgemms to beat one im2col sgemm.
@@ -86,47 +87,12 @@ private func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, into u:
 private func transformInput(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry, tileRows r0: Int,
                             channelRows: Range<Int>, tilesW: Int, tiles: Int, into v: UnsafeMutablePointer<Float>) {
     let tilesH = (s.oh + 1) / 2
-    let width = 2 * tilesW + 2            // padded band: input columns -left ..< width - left
-    withScratch(8 * width) { band in
-        let t = band + 4 * width          // B^T d, row by row
+    withScratch(12 * tilesW + 20) { scratch in
         for unit in channelRows {
             let (q, ch) = unit.quotientAndRemainder(dividingBy: s.c)
             let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
-            let plane = x + (img * s.c + ch) * s.h * s.w
-            // The band's 4 input rows, zero outside the image.
-            let x0 = min(width, g.padding.left), x1 = max(x0, min(width, s.w + g.padding.left))
-            for i in 0..<4 {
-                let d = band + i * width
-                let iy = 2 * ty - g.padding.top + i
-                if iy < 0 || iy >= s.h {
-                    d.update(repeating: 0, count: width)
-                    continue
-                }
-                d.update(repeating: 0, count: x0)
-                (d + x0).update(from: plane + iy * s.w + x0 - g.padding.left, count: x1 - x0)
-                (d + x1).update(repeating: 0, count: width - x1)
-            }
-            let (d0, d1, d2, d3) = (band, band + width, band + 2 * width, band + 3 * width)
-            let (t0, t1, t2, t3) = (t, t + width, t + 2 * width, t + 3 * width)
-            for k in 0..<width {
-                t0[k] = d0[k] - d2[k]
-                t1[k] = d1[k] + d2[k]
-                t2[k] = d2[k] - d1[k]
-                t3[k] = d1[k] - d3[k]
-            }
-            let plane16 = s.c * tiles
-            for i in 0..<4 {
-                let ti = t + i * width
-                let base = v + (i * 4) * plane16 + ch * tiles + q * tilesW
-                let (e0, e1, e2, e3) = (base, base + plane16, base + 2 * plane16, base + 3 * plane16)
-                for tx in 0..<tilesW {
-                    let k = 2 * tx
-                    e0[tx] = ti[k] - ti[k + 2]
-                    e1[tx] = ti[k + 1] + ti[k + 2]
-                    e2[tx] = ti[k + 2] - ti[k + 1]
-                    e3[tx] = ti[k + 1] - ti[k + 3]
-                }
-            }
+            wino_f23_input_row(x + (img * s.c + ch) * s.h * s.w, s.h, s.w, 2 * ty - g.padding.top, g.padding.left, tilesW,
+                               v + ch * tiles + q * tilesW, s.c * tiles, scratch)
         }
     }
 }
@@ -137,32 +103,13 @@ private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tileRows
                              tilesW: Int, tiles: Int, bias: UnsafePointer<Float>, _ act: Activation,
                              into out: UnsafeMutablePointer<Float>) {
     let tilesH = (s.oh + 1) / 2
-    let plane16 = s.o * tiles
-    withScratch(4 * tilesW) { rowsOut in
-        let (y0, y1) = (rowsOut, rowsOut + 2 * tilesW)
+    withScratch(4 * tilesW) { scratch in
         for unit in channelRows {
             let (q, oc) = unit.quotientAndRemainder(dividingBy: s.o)
             let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
-            let base = m + oc * tiles + q * tilesW
-            @inline(__always) func e(_ i: Int, _ j: Int) -> UnsafePointer<Float> { base + (i * 4 + j) * plane16 }
-            let (m00, m01, m02, m03) = (e(0, 0), e(0, 1), e(0, 2), e(0, 3))
-            let (m10, m11, m12, m13) = (e(1, 0), e(1, 1), e(1, 2), e(1, 3))
-            let (m20, m21, m22, m23) = (e(2, 0), e(2, 1), e(2, 2), e(2, 3))
-            let (m30, m31, m32, m33) = (e(3, 0), e(3, 1), e(3, 2), e(3, 3))
-            for tx in 0..<tilesW {
-                // A^T m: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3; then the same on columns.
-                let a0 = m00[tx] + m10[tx] + m20[tx], a1 = m01[tx] + m11[tx] + m21[tx]
-                let a2 = m02[tx] + m12[tx] + m22[tx], a3 = m03[tx] + m13[tx] + m23[tx]
-                let b0 = m10[tx] - m20[tx] - m30[tx], b1 = m11[tx] - m21[tx] - m31[tx]
-                let b2 = m12[tx] - m22[tx] - m32[tx], b3 = m13[tx] - m23[tx] - m33[tx]
-                y0[2 * tx] = a0 + a1 + a2
-                y0[2 * tx + 1] = a1 - a2 - a3
-                y1[2 * tx] = b0 + b1 + b2
-                y1[2 * tx + 1] = b1 - b2 - b3
-            }
             let dst = out + ((img * s.o + oc) * s.oh + 2 * ty) * s.ow
-            biasActivate(y0, dst, count: s.ow, bias: bias[oc], act)
-            if 2 * ty + 1 < s.oh { biasActivate(y1, dst + s.ow, count: s.ow, bias: bias[oc], act) }
+            wino_f23_output_row(m + oc * tiles + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
+                                dst, 2 * ty + 1 < s.oh ? dst + s.ow : nil, s.ow, scratch)
         }
     }
 }

@@ -1,0 +1,27 @@
+// Inner loops of Extract's fast ops that Swift cannot vectorise (it cannot promise that two
+// pointers do not alias, and builds for baseline x86-64): plain C with `restrict`, compiled for
+// AVX-512, AVX2 and baseline and chosen at load time (target_clones). Their plain-loop oracles
+// are in Sources/Extract/Ops/Reference.swift; Tests/ExtractTests/OpsTests.swift compares them.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+/// Activation codes: 0 none, 1 ReLU, 2 ReLU6 (Extract's `Activation`).
+
+/// Winograd F(2x2, 3x3) input transform of one row of tiles of one channel: v[e * vstride + tx]
+/// = (B^T d B)[e] for the 4x4 patch d at input rows iy0 ..< iy0 + 4, columns 2 tx - left ..< 2 tx - left + 4
+/// (zero outside the h x w plane). scratch holds 12 * tiles_w + 20 floats.
+void wino_f23_input_row(const float *plane, long h, long w, long iy0, long left, long tiles_w,
+                        float *v, long vstride, float *scratch);
+
+/// Winograd F(2x2, 3x3) output transform of one row of tiles of one output channel: m[e * mstride + tx]
+/// are the 16 products; writes act(A^T m A + bias) to out0 (and to out1 unless it is NULL), ow values each.
+/// scratch holds 4 * tiles_w floats.
+void wino_f23_output_row(const float *m, long mstride, long tiles_w, float bias, int act,
+                         float *out0, float *out1, long ow, float *scratch);
+
+/// One plane of a depthwise convolution: dst (oh x ow) = act(bias + sum_ij kern[i][j] * pad[y sh + i dh][x sw + j dw]),
+/// pad being the zero-padded input plane, pw floats a row. acc holds ow floats.
+void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long kw, long sh, long sw,
+                     long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
+
+#endif
