@@ -9,13 +9,13 @@
 
 /// Winograd F(2x2, 3x3) input transform of one row of tiles of one channel: v[e * vstride + tx]
 /// = (B^T d B)[e] for the 4x4 patch d at input rows iy0 ..< iy0 + 4, columns 2 tx - left ..< 2 tx - left + 4
-/// (zero outside the h x w plane). scratch holds 12 * tiles_w + 20 floats.
+/// (zero outside the h x w plane). scratch holds 18 * tiles_w + 20 floats.
 void wino_f23_input_row(const float *plane, long h, long w, long iy0, long left, long tiles_w,
                         float *v, long vstride, float *scratch);
 
 /// Winograd F(2x2, 3x3) output transform of one row of tiles of one output channel: m[e * mstride + tx]
 /// are the 16 products; writes act(A^T m A + bias) to out0 (and to out1 unless it is NULL), ow values each.
-/// scratch holds 4 * tiles_w floats.
+/// scratch holds 6 * tiles_w floats.
 void wino_f23_output_row(const float *m, long mstride, long tiles_w, float bias, int act,
                          float *out0, float *out1, long ow, float *scratch);
 

@@ -14,6 +14,7 @@ import CKernels
 /// channels and tiles for the 16 sgemms to beat one im2col sgemm.
 func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
     let tiles = s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2)
+    if s.ow < winoMin { return false }
     return g.kernel == (3, 3) && g.stride == (1, 1) && g.dilation == (1, 1) && g.groups == 1
         && s.c >= 16 && s.o >= 16 && tiles >= 64
 }
@@ -87,7 +88,7 @@ private func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, into u:
 private func transformInput(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry, tileRows r0: Int,
                             channelRows: Range<Int>, tilesW: Int, tiles: Int, into v: UnsafeMutablePointer<Float>) {
     let tilesH = (s.oh + 1) / 2
-    withScratch(12 * tilesW + 20) { scratch in
+    withScratch(18 * tilesW + 20) { scratch in
         for unit in channelRows {
             let (q, ch) = unit.quotientAndRemainder(dividingBy: s.c)
             let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
@@ -103,7 +104,7 @@ private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tileRows
                              tilesW: Int, tiles: Int, bias: UnsafePointer<Float>, _ act: Activation,
                              into out: UnsafeMutablePointer<Float>) {
     let tilesH = (s.oh + 1) / 2
-    withScratch(4 * tilesW) { scratch in
+    withScratch(6 * tilesW) { scratch in
         for unit in channelRows {
             let (q, oc) = unit.quotientAndRemainder(dividingBy: s.o)
             let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
@@ -113,3 +114,6 @@ private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tileRows
         }
     }
 }
+
+import Foundation
+let winoMin = Int(ProcessInfo.processInfo.environment["WINO_MIN"] ?? "0") ?? 0
