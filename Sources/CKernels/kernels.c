@@ -2,6 +2,16 @@
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  A^T = [1 1 1 0; 0 1 -1 -1].
 #include "ckernels.h"
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void retain_large_blocks(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
 
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
@@ -151,5 +161,44 @@ void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long
         float *restrict d = dst + y * ow;
         #pragma clang loop vectorize_width(8) interleave_count(1)
         for (long x = 0; x < ow; x++) d[x] = activate(a[x], act);
+    }
+}
+
+CLONES
+void gather_strided(const float *restrict src, long stride, float *restrict dst, long n) {
+    if (stride == 2) {
+        #pragma clang loop vectorize_width(8) interleave_count(1)
+        for (long x = 0; x < n; x++) dst[x] = src[2 * x];
+    } else {
+        for (long x = 0; x < n; x++) dst[x] = src[x * stride];
+    }
+}
+
+static inline __attribute__((always_inline))
+void max_into(float *restrict acc, const float *restrict src, long n) {
+    #pragma clang loop vectorize_width(8) interleave_count(1)
+    for (long x = 0; x < n; x++) acc[x] = src[x] > acc[x] ? src[x] : acc[x];
+}
+
+static inline __attribute__((always_inline))
+void max_window(const float *restrict row, long k, long s, float *restrict out, long n) {
+    for (long x = 0; x < n; x++) {
+        float m = row[x * s];
+        for (long j = 1; j < k; j++) m = row[x * s + j] > m ? row[x * s + j] : m;
+        out[x] = m;
+    }
+}
+
+CLONES
+void maxpool_plane(const float *src, long h, long w, long k, long s, long p, float *dst, long oh, long ow, float *row) {
+    // Vertical max of the window's rows into row (padded with -inf), then the horizontal window.
+    const long width = w + 2 * p + k + s * ow;
+    for (long y = 0; y < oh; y++) {
+        for (long x = 0; x < width; x++) row[x] = -__builtin_inff();
+        long y0 = y * s - p, y1 = y0 + k;
+        if (y0 < 0) y0 = 0;
+        if (y1 > h) y1 = h;
+        for (long iy = y0; iy < y1; iy++) max_into(row + p, src + iy * w, w);
+        max_window(row, k, s, dst + y * ow, ow);
     }
 }

@@ -34,6 +34,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Python with onnxruntime for the comparison (default: .cache/venv/bin/python if present); `none` skips it.", valueName: "path"))
     var python: String?
 
+    @Flag(help: "Also time each kind of convolution over one more pass, and print the table.")
+    var profile = false
+
     func validate() throws {
         guard batch > 0, iterations > 0, threads > 0, size >= 32 else { throw ValidationError("--batch, --iterations, --threads must be positive and --size at least 32") }
     }
@@ -67,6 +70,18 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB",
                      model.rawValue, tap, batch, threads, ours, best * 1000 / Double(batch), gflops, 100 * gflops / peak, peak,
                      Double(macs) / 1e9, peakRSSMiB()))
+        if profile {
+            convProfile = [:]
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try net.run(x, layers: [tap])
+            let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            for (key, t) in (convProfile ?? [:]).sorted(by: { $0.value.seconds > $1.value.seconds }) {
+                print(String(format: "  %6.1f ms %5.1f%%  %3dx  %@", t.seconds * 1000, 100 * t.seconds / total, t.calls, key))
+            }
+            print(String(format: "  %6.1f ms total pass, %.1f ms outside convolutions", total * 1000,
+                         (total - (convProfile ?? [:]).values.reduce(0) { $0 + $1.seconds }) * 1000))
+            convProfile = nil
+        }
         let core = String(cString: openblas_get_corename())
         print("OpenBLAS kernels: \(core)" + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (forced by OPENBLAS_CORETYPE=\($0))" } ?? " (detected)"))
         if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil && core.lowercased() == "haswell" && cpuHasAVX512() {

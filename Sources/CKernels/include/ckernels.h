@@ -24,4 +24,15 @@ void wino_f23_output_row(const float *m, long mstride, long tiles_w, float bias,
 void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long kw, long sh, long sw,
                      long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
 
+/// dst[x] = src[x * stride] for x < n: an im2col row of a strided convolution.
+void gather_strided(const float *src, long stride, float *dst, long n);
+
+/// One plane of max pooling (kernel k, stride s, padding p counted as -inf): src h x w -> dst oh x ow.
+/// row holds w + 2 p + k + s * ow floats.
+void maxpool_plane(const float *src, long h, long w, long k, long s, long p, float *dst, long oh, long ow, float *row);
+
+/// Has glibc keep freed large blocks in its heap for reuse (mallopt's mmap and trim thresholds
+/// at 1 GiB) instead of returning them to the system; no effect on other C libraries.
+void retain_large_blocks(void);
+
 #endif

@@ -1,10 +1,15 @@
 // 2-D convolution as torch.nn.functional.conv2d computes it (cross-correlation, NCHW), with the
 // bias and activation fused into the output step. Padding may be asymmetric (TF "same").
 import CBLAS
+import CKernels
+import Dispatch
 
 /// Multiply-adds done by conv2d and linear while counting is on (Model.multiplyAdds turns it on
 /// for one single-threaded pass); a benchmark divides by time to report GFLOP/s.
 nonisolated(unsafe) var multiplyAddCounter: Int?
+
+/// Seconds spent per kind of convolution while profiling is on (`pipeline bench --profile`).
+nonisolated(unsafe) public var convProfile: [String: (seconds: Double, calls: Int)]?
 
 @inline(__always) func countMultiplyAdds(_ n: Int) {
     if let c = multiplyAddCounter { multiplyAddCounter = c + n }
@@ -79,12 +84,27 @@ public struct Conv2dGeometry: Equatable, Sendable {
 /// x: [N, C, H, W], weight: [O, C/groups, kH, kW], bias: [O] -> [N, O, oH, oW]
 public func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeometry,
                    activation: Activation = .none) -> Tensor {
+    conv2d(x, weight: weight, bias: bias, geometry: g, activation: activation, winograd: nil)
+}
+
+/// conv2d with a layer's cache of Winograd-transformed weights (nil: transform them for this call).
+func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeometry, activation: Activation,
+            winograd cache: WinogradWeights?) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let o = weight.shape[0]
     precondition(weight.shape[1] * g.groups == c && o % g.groups == 0, "conv2d: weight \(weight.shape) does not fit input \(x.shape) with groups \(g.groups)")
     let (oh, ow) = g.outputSize(height: h, width: w)
     countMultiplyAdds(n * o * oh * ow * weight.shape[1] * g.kernel.h * g.kernel.w)
     let b = bias ?? [Float](repeating: 0, count: o)
+    let start = convProfile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+    defer {
+        if convProfile != nil {
+            let path = g.groups == c && g.groups > 1 ? "depthwise" : winogradApplies(g, ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)) ? "winograd" : "im2col"
+            let key = "\(path) \(g.kernel.h)x\(g.kernel.w)/\(g.stride.h) \(c)->\(o) \(h)x\(w)"
+            let t = convProfile?[key] ?? (0, 0)
+            convProfile?[key] = (t.seconds + Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, t.calls + 1)
+        }
+    }
     return Tensor(shape: [n, o, oh, ow]) { op in
         x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
@@ -94,7 +114,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv
                     if g.groups == c && o == c && weight.shape[1] == 1 {
                         depthwiseConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
                     } else if winogradApplies(g, shape) {
-                        winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
+                        if let cache {
+                            cache.transformed(weight.data, o: o, c: c).withUnsafeBufferPointer { u in
+                                winogradConv2d(x, transformed: u.baseAddress!, bias: b, shape, g, activation, into: op)
+                            }
+                        } else {
+                            winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
+                        }
                     } else {
                         gemmConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
                     }
@@ -197,8 +223,8 @@ func im2col(_ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: 
                     if x0 > 0 { d.update(repeating: 0, count: x0) }
                     if g.stride.w == 1 {
                         (d + x0).update(from: s + x0 + dx, count: x1 - x0)
-                    } else {
-                        for x in x0..<x1 { d[x] = s[x * g.stride.w + dx] }
+                    } else if x1 > x0 {
+                        gather_strided(s + x0 * g.stride.w + dx, g.stride.w, d + x0, x1 - x0)
                     }
                     if x1 < ow { (d + x1).update(repeating: 0, count: ow - x1) }
                 }

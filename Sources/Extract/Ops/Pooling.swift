@@ -1,4 +1,5 @@
 // Pooling as torch.nn.MaxPool2d, AvgPool2d and AdaptiveAvgPool2d compute it (NCHW).
+import CKernels
 
 /// Output length of a pooling window over `size`, with PyTorch's ceil-mode rule that the last
 /// window must start inside the input or its left padding (pooling_output_shape in ATen).
@@ -14,24 +15,16 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, c
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
     let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    // The window may hang over the bottom/right edge in ceil mode; rows and columns past it count as -inf.
     return Tensor(shape: [n, c, oh, ow]) { op in
         x.data.withUnsafeBufferPointer { xp in
-            parallelRanges(n * c) { planes in for p in planes {
-                let src = xp.baseAddress! + p * h * w
-                let dst = op + p * oh * ow
-                for y in 0..<oh {
-                    let y0 = max(y * stride - padding, 0), y1 = min(y * stride - padding + kernel, h)
-                    for xo in 0..<ow {
-                        let x0 = max(xo * stride - padding, 0), x1 = min(xo * stride - padding + kernel, w)
-                        var m = -Float.infinity
-                        for iy in y0..<y1 {
-                            let row = src + iy * w
-                            for ix in x0..<x1 { m = max(m, row[ix]) }
-                        }
-                        dst[y * ow + xo] = m
+            parallelRanges(n * c) { planes in
+                withScratch(w + 2 * padding + kernel + stride * ow) { row in
+                    for p in planes {
+                        maxpool_plane(xp.baseAddress! + p * h * w, h, w, kernel, stride, padding, op + p * oh * ow, oh, ow, row)
                     }
                 }
-            } }
+            }
         }
     }
 }

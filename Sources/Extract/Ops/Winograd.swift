@@ -9,23 +9,59 @@
 // The sum over channels of the 16 element-wise products is 16 sgemms: U_e [O, C] x V_e [C, tiles].
 import CBLAS
 import CKernels
+import Foundation
 
 /// Whether conv2d takes the Winograd path: 3x3, stride 1, no dilation or groups, and enough
 /// channels and tiles for the 16 sgemms to beat one im2col sgemm.
 func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
     let tiles = s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2)
-    if s.ow < winoMin { return false }
     return g.kernel == (3, 3) && g.stride == (1, 1) && g.dilation == (1, 1) && g.groups == 1
-        && s.c >= 16 && s.o >= 16 && tiles >= 64
+        && s.c >= 16 && s.o >= 16 && tiles >= 64 && s.ow >= winogradMinWidth
 }
+
+/// Narrower outputs make rows of too few tiles for the transforms to pay (ResNet's 7x7 stage).
+nonisolated(unsafe) var winogradMinWidth = Int(ProcessInfo.processInfo.environment["WINO_MIN"] ?? "") ?? 14
 
 /// Floats of transformed input and products held at once (16 * (C + O) * tiles): about 12 MB,
 /// so that one chunk stays in cache between its transforms and its sgemms.
 let winogradChunkFloats = 3 << 20
 
+/// A layer's transformed weights U = G g G^T, [16, O, C], kept for as long as the layer's weight
+/// array keeps its storage. The cache holds a reference to that storage, so changing the layer's
+/// weights (fine-tuning) copies them to new storage, and the next call sees the change.
+final class WinogradWeights: @unchecked Sendable {
+    private let lock = NSLock()
+    private var source: [Float] = []
+    private var u: [Float] = []
+
+    func transformed(_ weight: [Float], o: Int, c: Int) -> [Float] {
+        lock.lock()
+        defer { lock.unlock() }
+        let same = source.withUnsafeBufferPointer { a in weight.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count } }
+        if !same || u.count != 16 * o * c {
+            u = [Float](unsafeUninitializedCapacity: 16 * o * c) { buffer, initialized in
+                weight.withUnsafeBufferPointer { w in transformWeights(w.baseAddress!, o: o, c: c, into: buffer.baseAddress!) }
+                initialized = 16 * o * c
+            }
+            source = weight
+        }
+        return u
+    }
+}
+
 /// x: [N, C, H, W], weight: [O, C, 3, 3] -> out: [N, O, oH, oW], bias and activation applied.
 /// Tile rows of all images are processed in chunks of about `chunkFloats` / (16 (C + O)) tiles.
 func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                    _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
+                    chunkFloats: Int = winogradChunkFloats) {
+    withScratch(16 * s.o * s.c) { u in
+        transformWeights(weight, o: s.o, c: s.c, into: u)
+        winogradConv2d(x, transformed: u, bias: bias, s, g, act, into: out, chunkFloats: chunkFloats)
+    }
+}
+
+/// The same with the weights already transformed: u [16, O, C].
+func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
                     chunkFloats: Int = winogradChunkFloats) {
     let (c, o) = (s.c, s.o)
@@ -33,8 +69,7 @@ func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bia
     let totalRows = s.n * tilesH
     let rowsPerChunk = max(1, min(totalRows, chunkFloats / (16 * (c + o) * tilesW)))
     let maxTiles = rowsPerChunk * tilesW
-    withScratch(16 * o * c) { u in
-        transformWeights(weight, o: o, c: c, into: u)
+    do {
         withScratch(16 * c * maxTiles) { v in
             withScratch(16 * o * maxTiles) { m in
                 for r0 in stride(from: 0, to: totalRows, by: rowsPerChunk) {
@@ -114,6 +149,3 @@ private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tileRows
         }
     }
 }
-
-import Foundation
-let winoMin = Int(ProcessInfo.processInfo.environment["WINO_MIN"] ?? "0") ?? 0
