@@ -202,3 +202,26 @@ void maxpool_plane(const float *src, long h, long w, long k, long s, long p, flo
         max_window(row, k, s, dst + y * ow, ow);
     }
 }
+
+static inline __attribute__((always_inline))
+void axpy_flat(float k, const float *restrict src, long s, float *restrict a, long n) {
+    if (s == 1) {
+        #pragma clang loop vectorize_width(16) interleave_count(2)
+        for (long v = 0; v < n; v++) a[v] += k * src[v];
+    } else {
+        #pragma clang loop vectorize_width(8) interleave_count(1)
+        for (long v = 0; v < n; v++) a[v] += k * src[s * v];
+    }
+}
+
+CLONES
+void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh, long kw, long s,
+                          long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc) {
+    const long n = oh * pw;
+    for (long v = 0; v < n; v++) acc[v] = bias;
+    for (long i = 0; i < kh; i++)
+        for (long j = 0; j < kw; j++)
+            axpy_flat(kern[i * kw + j], pad + i * dh * pw + j * dw, s, acc, n);
+    for (long y = 0; y < oh; y++)
+        for (long x = 0; x < ow; x++) dst[y * ow + x] = activate(acc[y * pw + x], act);
+}

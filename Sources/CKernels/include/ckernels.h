@@ -24,6 +24,14 @@ void wino_f23_output_row(const float *m, long mstride, long tiles_w, float bias,
 void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long kw, long sh, long sw,
                      long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
 
+/// The same for equal strides s in both directions, vectorised over the whole plane rather than
+/// row by row (planes of 7 or 14 columns leave row loops mostly to their scalar remainder): output
+/// (y, x) is read from pad[s (y pw + x) + i dh pw + j dw], so each tap is one multiply-add over the
+/// flattened "virtual" output of oh * pw values, of which columns x < ow are kept. pad must hold
+/// (s * oh + (kh - 1) * dh + 1) * pw floats; acc holds oh * pw.
+void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh, long kw, long s,
+                          long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
+
 /// dst[x] = src[x * stride] for x < n: an im2col row of a strided convolution.
 void gather_strided(const float *src, long stride, float *dst, long n);
 

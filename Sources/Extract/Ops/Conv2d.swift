@@ -172,22 +172,28 @@ private func gemmConv2d(_ x: UnsafePointer<Float>, weight wp: UnsafePointer<Floa
                     let result = nb > 1 ? tmp : op + (img0 * s.o + grp * og) * p
                     let splitColumns = cols >= og
                     parallelRanges(splitColumns ? cols : og, grain: splitColumns ? 64 : 16, align: 16) { r in
-                        let rows = splitColumns ? 0..<og : r, span = splitColumns ? r : 0..<cols
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                    Int32(rows.count), Int32(span.count), Int32(k), 1,
-                                    wp + (grp * og + rows.lowerBound) * k, Int32(k),
-                                    rhs + span.lowerBound, Int32(cols), 0,
-                                    result + rows.lowerBound * cols + span.lowerBound, Int32(cols))
-                        // Scatter [og, count * p] back to NCHW image by image, with bias and activation.
-                        for row in rows {
-                            let oc = grp * og + row
-                            var at = span.lowerBound
-                            while at < span.upperBound {
-                                let (j, q) = at.quotientAndRemainder(dividingBy: p)
-                                let len = min(span.upperBound, (j + 1) * p) - at
-                                biasActivate(result + row * cols + at, op + ((img0 + j) * s.o + oc) * p + q,
-                                             count: len, bias: bias[oc], act)
-                                at += len
+                        let rows = splitColumns ? 0..<og : r, part = splitColumns ? r : 0..<cols
+                        // With few input channels, sgemm goes through its output about as fast as
+                        // the epilogue does: blocks of about 512 KB keep it in cache for the epilogue.
+                        let block = k <= 512 ? max(512, (1 << 17) / max(rows.count, 1)) / 16 * 16 : part.count
+                        for b0 in stride(from: part.lowerBound, to: part.upperBound, by: max(block, 16)) {
+                            let span = b0..<min(part.upperBound, b0 + max(block, 16))
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                        Int32(rows.count), Int32(span.count), Int32(k), 1,
+                                        wp + (grp * og + rows.lowerBound) * k, Int32(k),
+                                        rhs + span.lowerBound, Int32(cols), 0,
+                                        result + rows.lowerBound * cols + span.lowerBound, Int32(cols))
+                            // Scatter [og, count * p] back to NCHW image by image, with bias and activation.
+                            for row in rows {
+                                let oc = grp * og + row
+                                var at = span.lowerBound
+                                while at < span.upperBound {
+                                    let (j, q) = at.quotientAndRemainder(dividingBy: p)
+                                    let len = min(span.upperBound, (j + 1) * p) - at
+                                    biasActivate(result + row * cols + at, op + ((img0 + j) * s.o + oc) * p + q,
+                                                 count: len, bias: bias[oc], act)
+                                    at += len
+                                }
                             }
                         }
                     }
