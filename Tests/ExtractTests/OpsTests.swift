@@ -146,10 +146,24 @@ final class OpsTests: XCTestCase {
         let b = (0..<200).map { _ in Float.random(in: -1...1, using: &rng) }
         assertClose(linear(x, weight: w, bias: b, activation: .relu6),
                     linearReference(x, weight: w, bias: b, activation: .relu6), "linear split")
+        let x1 = rng.tensor([1, 300])  // one image: the sgemv path
+        assertClose(linear(x1, weight: w, bias: b, activation: .none),
+                    linearReference(x1, weight: w, bias: b, activation: .none), "linear one image")
         let a = rng.tensor([2, 3, 4, 5]), c = rng.tensor([2, 3, 4, 5])
         var y = a
         add(into: &y, c, activation: .relu)
         XCTAssertEqual(y.data, zip(a.data, c.data).map { max($0 + $1, 0) })
         XCTAssertNotEqual(a.data, y.data, "a keeps its values")
+    }
+
+    /// The cache of transformed weights follows a change of the layer's weights (as fine-tuning makes).
+    func testWinogradWeightCacheSeesChangedWeights() {
+        var rng = SeededRandom(state: 9)
+        let cache = WinogradWeights()
+        var w = rng.tensor([16, 16, 3, 3]).data
+        let first = cache.transformed(w, o: 16, c: 16)
+        XCTAssertEqual(cache.transformed(w, o: 16, c: 16), first)
+        w[0] += 1
+        XCTAssertNotEqual(cache.transformed(w, o: 16, c: 16), first)
     }
 }

@@ -14,9 +14,16 @@ public func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Acti
             weight.data.withUnsafeBufferPointer { wp in
                 b.withUnsafeBufferPointer { bp in
                     parallelRanges(o, grain: 64, align: 16) { r in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(r.count), Int32(i), 1,
-                                    xp.baseAddress!, Int32(i), wp.baseAddress! + r.lowerBound * i, Int32(i), 0,
-                                    op + r.lowerBound, Int32(o))
+                        if n == 1 {
+                            // One image: sgemv reads the weights once, where sgemm would first pack them.
+                            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(r.count), Int32(i), 1,
+                                        wp.baseAddress! + r.lowerBound * i, Int32(i), xp.baseAddress!, 1, 0,
+                                        op + r.lowerBound, 1)
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(r.count), Int32(i), 1,
+                                        xp.baseAddress!, Int32(i), wp.baseAddress! + r.lowerBound * i, Int32(i), 0,
+                                        op + r.lowerBound, Int32(o))
+                        }
                         for row in 0..<n {
                             let y = op + row * o
                             for k in r { y[k] = activation.apply(y[k] + bp[k]) }
