@@ -92,23 +92,25 @@ final class OpsTests: XCTestCase {
         assertClose(globalAvgPool(x), adaptiveAvgPool2dReference(x, outputHeight: 1, outputWidth: 1).reshaped([2, 5]), "global")
     }
 
-    /// Winograd F(2x2, 3x3) against the plain loop: odd and even sizes (overhanging last tiles),
+    /// Winograd F(2x2, 3x3) and F(4x4, 3x3) against the plain loop: odd and even sizes (overhanging last tiles),
     /// asymmetric padding, and chunks of a few tile rows that cross image boundaries.
     func testWinogradMatchesPlainLoop() {
         var rng = SeededRandom(state: 5)
-        for (trial, (h, w, chunk)) in [(9, 12, 1 << 10), (14, 14, 1 << 12), (7, 13, 1 << 30), (16, 5, 3000)].enumerated() {
+        for (trial, (h, w, chunk)) in [(9, 12, 1 << 10), (14, 14, 1 << 12), (7, 13, 1 << 30), (16, 5, 3000),
+                                        (9, 12, 1 << 12), (14, 14, 1 << 14), (7, 13, 1 << 30), (18, 6, 9000)].enumerated() {
+            let tile = trial < 4 ? 2 : 4
             let (n, c, o) = (3, 16 + trial, 17 + 2 * trial)
             var g = Conv2dGeometry(kernel: 3, padding: 1)
-            if trial == 2 { g.padding = (0, 1, 2, 0) }
+            if trial % 4 == 2 { g.padding = (0, 1, 2, 0) }
             let x = rng.tensor([n, c, h, w]), wt = rng.tensor([o, c, 3, 3])
             let bias = (0..<o).map { _ in Float.random(in: -1...1, using: &rng) }
-            let act: Activation = [.none, .relu, .relu6, .relu][trial]
+            let act: Activation = [.none, .relu, .relu6, .relu][trial % 4]
             let (oh, ow) = g.outputSize(height: h, width: w)
             let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)
             let fast = Tensor(shape: [n, o, oh, ow]) { out in
-                winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, chunkFloats: chunk)
+                winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk)
             }
-            assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act), "winograd trial \(trial) \(g)")
+            assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act), "winograd F(\(tile)x\(tile)) trial \(trial) \(g)")
         }
     }
 
@@ -163,6 +165,7 @@ final class OpsTests: XCTestCase {
         var w = rng.tensor([16, 16, 3, 3]).data
         let first = cache.transformed(w, o: 16, c: 16)
         XCTAssertEqual(cache.transformed(w, o: 16, c: 16), first)
+        XCTAssertEqual(cache.transformed(w, o: 16, c: 16, tile: 4).count, 36 * 16 * 16)
         w[0] += 1
         XCTAssertNotEqual(cache.transformed(w, o: 16, c: 16), first)
     }

@@ -19,6 +19,20 @@ void wino_f23_input_row(const float *plane, long h, long w, long iy0, long left,
 void wino_f23_output_row(const float *m, long mstride, long tiles_w, float bias, int act,
                          float *out0, float *out1, long ow, float *scratch);
 
+/// Winograd F(4x4, 3x3): the same for 6x6 patches at input rows iy0 ..< iy0 + 6, columns
+/// 4 tx - left ..< 4 tx - left + 6; v[e * vstride + tx] for e < 36. scratch holds 52 * tiles_w + 64 floats.
+void wino_f43_input_row(const float *plane, long h, long w, long iy0, long left, long tiles_w,
+                        float *v, long vstride, float *scratch);
+
+/// Winograd F(4x4, 3x3) output transform: act(A^T m A + bias) for one row of tiles, written to the
+/// first `rows` (at most 4) rows of out, ow floats apart. scratch holds 28 * tiles_w floats.
+void wino_f43_output_row(const float *m, long mstride, long tiles_w, float bias, int act,
+                         float *out, long rows, long ow, float *scratch);
+
+/// Winograd F(4x4, 3x3) filter transform, in double: u[e * ustride + f] = (G g G^T)[e] for the
+/// 3x3 filters g = w + 9 f, f < count.
+void wino_f43_weights(const float *w, long count, float *u, long ustride);
+
 /// One plane of a depthwise convolution: dst (oh x ow) = act(bias + sum_ij kern[i][j] * pad[y sh + i dh][x sw + j dw]),
 /// pad being the zero-padded input plane, pw floats a row. acc holds ow floats.
 void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long kw, long sh, long sw,

@@ -115,11 +115,12 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeome
                         depthwiseConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
                     } else if winogradApplies(g, shape) {
                         if let cache {
-                            cache.transformed(weight.data, o: o, c: c).withUnsafeBufferPointer { u in
-                                winogradConv2d(x, transformed: u.baseAddress!, bias: b, shape, g, activation, into: op)
+                            let tile = winogradTile(shape)
+                            cache.transformed(weight.data, o: o, c: c, tile: tile).withUnsafeBufferPointer { u in
+                                winogradConv2d(x, transformed: u.baseAddress!, bias: b, shape, g, activation, into: op, tile: tile)
                             }
                         } else {
-                            winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
+                            winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op, tile: winogradTile(shape))
                         }
                     } else {
                         gemmConv2d(x, weight: w, bias: b, shape, g, activation, into: op)

@@ -35,7 +35,8 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputHeight oh: Int, outputWidth ow:
     if oh == h && ow == w { return x }
     return Tensor(shape: [n, c, oh, ow]) { op in
         x.data.withUnsafeBufferPointer { xp in
-            parallelRanges(n * c) { planes in for p in planes {
+            parallelRanges(n * c) { planes in
+                for p in planes {
                 let src = xp.baseAddress! + p * h * w
                 for y in 0..<oh {
                     let y0 = (y * h) / oh, y1 = ((y + 1) * h + oh - 1) / oh
@@ -46,7 +47,8 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputHeight oh: Int, outputWidth ow:
                         op[(p * oh + y) * ow + xo] = acc / Float((y1 - y0) * (x1 - x0))
                     }
                 }
-            } }
+                }
+            }
         }
     }
 }
