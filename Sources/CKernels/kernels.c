@@ -357,3 +357,37 @@ void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh,
     for (long y = 0; y < oh; y++)
         for (long x = 0; x < ow; x++) dst[y * ow + x] = activate(acc[y * pw + x], act);
 }
+
+CLONES
+void depthwise_plane_s2(const float *pad, long ph, long pw, const float *kern, long kh, long kw,
+                        float bias, int act, float *dst, long oh, long ow, float *scratch) {
+    const long qw = pw / 2 + kw / 2 + 1, qh = oh + kh / 2 + 1, plane = qh * qw;
+    float *q = scratch, *acc = scratch + 4 * plane;
+    for (int rp = 0; rp < 2; rp++)
+        for (int cp = 0; cp < 2; cp++) {
+            float *d = q + (rp * 2 + cp) * plane;
+            for (long yy = 0; yy < qh; yy++) {
+                long y = 2 * yy + rp;
+                for (long xx = 0; xx < qw; xx++) {
+                    long x = 2 * xx + cp;
+                    d[yy * qw + xx] = (y < ph && x < pw) ? pad[y * pw + x] : 0;
+                }
+            }
+        }
+    const long n = oh * qw;
+    for (long v = 0; v < n; v++) acc[v] = bias;
+    for (long i = 0; i < kh; i++)
+        for (long j = 0; j < kw; j++)
+            axpy_flat(kern[i * kw + j], q + ((i & 1) * 2 + (j & 1)) * plane + (i / 2) * qw + j / 2, 1, acc, n);
+    for (long y = 0; y < oh; y++)
+        for (long x = 0; x < ow; x++) dst[y * ow + x] = activate(acc[y * qw + x], act);
+}
+
+CLONES
+void bias_act(const float *src, float *dst, long n, float bias, int act) {
+    switch (act) {
+    case 1: for (long i = 0; i < n; i++) { float v = src[i] + bias; dst[i] = v > 0 ? v : 0; } break;
+    case 2: for (long i = 0; i < n; i++) { float v = src[i] + bias; dst[i] = v < 0 ? 0 : (v > 6 ? 6 : v); } break;
+    default: for (long i = 0; i < n; i++) dst[i] = src[i] + bias; break;
+    }
+}

@@ -46,6 +46,16 @@ void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long
 void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh, long kw, long s,
                           long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
 
+/// Stride 2 in both directions (no dilation): pad is split once into its four row/column parity
+/// planes, after which each tap is a flat stride-1 sweep as above: output (y, x), tap (i, j) reads
+/// plane (i % 2, j % 2) at (y + i / 2, x + j / 2). pad holds ph x pw floats (zero-padded input);
+/// scratch holds 4 * (oh + kh / 2 + 1) * (pw / 2 + kw / 2 + 1) + oh * (pw / 2 + kw / 2 + 1) floats.
+void depthwise_plane_s2(const float *pad, long ph, long pw, const float *kern, long kh, long kw,
+                        float bias, int act, float *dst, long oh, long ow, float *scratch);
+
+/// dst[i] = act(src[i] + bias) for i < n; src may be dst.
+void bias_act(const float *src, float *dst, long n, float bias, int act);
+
 /// dst[x] = src[x * stride] for x < n: an im2col row of a strided convolution.
 void gather_strided(const float *src, long stride, float *dst, long n);
 

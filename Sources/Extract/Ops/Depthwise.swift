@@ -10,11 +10,13 @@ func depthwiseConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bi
     let (sh, sw) = g.stride
     let (dh, dw) = g.dilation
     // The padded plane holds every input the sweep reads, so the sweep needs no bounds.
-    let flat = sh == 1 && sw == 1   // strided, the flat sweep reads twice what it keeps; rows do better
-    let pw = max(s.w + g.padding.left, (s.ow - 1) * sw + (kw - 1) * dw + 1)
+    let flat = sh == 1 && sw == 1   // strided, the flat sweep reads twice what it keeps
+    let halves = sh == 2 && sw == 2 && dh == 1 && dw == 1
+    let quarter = (s.oh + kh / 2 + 1) * (paddedWidth(s, g) / 2 + kw / 2 + 1)
+    let pw = paddedWidth(s, g)
     let ph = max(s.h + g.padding.top, (flat ? sh * s.oh : (s.oh - 1) * sh + 1) + (kh - 1) * dh + 1)
     parallelRanges(s.n * s.c) { planes in
-        withScratch(ph * pw + s.oh * pw) { pad in
+        withScratch(ph * pw + max(s.oh * pw, halves ? 5 * quarter : 0)) { pad in
             pad.initialize(repeating: 0, count: ph * pw)
             for plane in planes {
                 let ch = plane % s.c
@@ -22,6 +24,11 @@ func depthwiseConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bi
                 // Only the interior changes from plane to plane; the zero border stays.
                 for y in 0..<s.h {
                     (pad + (y + g.padding.top) * pw + g.padding.left).update(from: src + y * s.w, count: s.w)
+                }
+                if halves {
+                    depthwise_plane_s2(pad, ph, pw, weight + ch * kh * kw, kh, kw, bias[ch], act.code,
+                                       out + plane * s.oh * s.ow, s.oh, s.ow, pad + ph * pw)
+                    continue
                 }
                 if flat {
                     depthwise_plane_flat(pad, pw, weight + ch * kh * kw, kh, kw, sh, dh, dw, bias[ch], act.code,
@@ -33,4 +40,9 @@ func depthwiseConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bi
             }
         }
     }
+}
+
+/// Row length of the zero-padded plane: the input and its left padding, or what the sweep reads.
+private func paddedWidth(_ s: ConvShape, _ g: Conv2dGeometry) -> Int {
+    max(s.w + g.padding.left, (s.ow - 1) * g.stride.w + (g.kernel.w - 1) * g.dilation.w + 1)
 }

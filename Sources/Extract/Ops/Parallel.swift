@@ -40,11 +40,7 @@ func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body: (Range
 @inline(__always)
 func biasActivate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, bias b: Float,
                   _ a: Activation) {
-    switch a {
-    case .none: for i in 0..<count { dst[i] = src[i] + b }
-    case .relu: for i in 0..<count { dst[i] = Swift.max(src[i] + b, 0) }
-    case .relu6: for i in 0..<count { dst[i] = Swift.min(Swift.max(src[i] + b, 0), 6) }
-    }
+    bias_act(src, dst, count, b, a.code)   // in C: Swift leaves this loop to SSE or scalar code
 }
 
 /// A scratch buffer of `count` floats for the duration of `body` (not initialised).
