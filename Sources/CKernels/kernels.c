@@ -358,6 +358,12 @@ void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh,
         for (long x = 0; x < ow; x++) dst[y * ow + x] = activate(acc[y * pw + x], act);
 }
 
+static inline __attribute__((always_inline))
+void gather2(const float *restrict src, float *restrict dst, long n) {
+    #pragma clang loop vectorize_width(8) interleave_count(1)
+    for (long x = 0; x < n; x++) dst[x] = src[2 * x];
+}
+
 CLONES
 void depthwise_plane_s2(const float *pad, long ph, long pw, const float *kern, long kh, long kw,
                         float bias, int act, float *dst, long oh, long ow, float *scratch) {
@@ -366,12 +372,17 @@ void depthwise_plane_s2(const float *pad, long ph, long pw, const float *kern, l
     for (int rp = 0; rp < 2; rp++)
         for (int cp = 0; cp < 2; cp++) {
             float *d = q + (rp * 2 + cp) * plane;
+            long inside = (pw - cp + 1) / 2;          // columns 2 xx + cp < pw
+            if (inside > qw) inside = qw;
             for (long yy = 0; yy < qh; yy++) {
                 long y = 2 * yy + rp;
-                for (long xx = 0; xx < qw; xx++) {
-                    long x = 2 * xx + cp;
-                    d[yy * qw + xx] = (y < ph && x < pw) ? pad[y * pw + x] : 0;
+                float *row = d + yy * qw;
+                if (y >= ph) {
+                    memset(row, 0, sizeof(float) * qw);
+                    continue;
                 }
+                gather2(pad + y * pw + cp, row, inside);
+                memset(row + inside, 0, sizeof(float) * (qw - inside));
             }
         }
     const long n = oh * qw;
