@@ -27,9 +27,12 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
+        // Inner loops of Extract's fast ops in C: vectorised, compiled per ISA (target_clones).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+
         // HDF5 files that h5py reads: the code files Extract writes and Classify reads.
         .target(name: "H5", dependencies: ["CHDF5"], swiftSettings: fast),
-        .target(name: "Extract", dependencies: ["CBLAS", "CJPEG", "CPNG", "H5"], swiftSettings: fast),
+        .target(name: "Extract", dependencies: ["CBLAS", "CJPEG", "CPNG", "H5", "CKernels"], swiftSettings: fast),
         .target(name: "Classify", dependencies: ["CBLAS", "CLinear", "H5"], swiftSettings: fast),
         .executableTarget(
             name: "Pipeline",

@@ -25,7 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed passes; the best is reported, after one untimed warm-up pass.")
     var iterations: Int = 3
 
-    @Option(help: "Threads (OpenBLAS's, and onnxruntime's intra-op threads).")
+    @Option(help: "Threads (the engine's workers, and onnxruntime's intra-op threads).")
     var threads: Int = 2
 
     @Option(help: ArgumentHelp("Checkpoint to run (default: random weights of the same shapes; speed does not depend on the values).", valueName: "path"))
@@ -34,18 +34,29 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Python with onnxruntime for the comparison (default: .cache/venv/bin/python if present); `none` skips it.", valueName: "path"))
     var python: String?
 
+    @Flag(help: "Also time each kind of convolution over one more pass, and print the table.")
+    var profile = false
+
     func validate() throws {
         guard batch > 0, iterations > 0, threads > 0, size >= 32 else { throw ValidationError("--batch, --iterations, --threads must be positive and --size at least 32") }
     }
 
     func run() throws {
+        // The sgemm peak with OpenBLAS's own threads; the engine then runs BLAS single-threaded in its workers.
         openblas_set_num_threads(Int32(threads))
+        let peak = measuredPeakGFLOPS()
+        openblas_set_num_threads(1)
+        Parallelism.threads = threads
         let net = try weights.map { try Model(model, weights: StateDict.load(path: $0)) } ?? Model(random: model)
         let tap = layer ?? model.defaultLayer
         _ = try net.resolve(tap)
         let macs = try net.multiplyAdds(size: size, upTo: [tap])
-        var rng = SystemRandomNumberGenerator()
-        let x = Tensor(shape: [batch, 3, size, size], data: (0..<(batch * 3 * size * size)).map { _ in Float.random(in: -2...2, using: &rng) })
+        // Any values will do (speed does not depend on them); a cheap generator keeps setup short.
+        var state: UInt32 = 12345
+        let x = Tensor(shape: [batch, 3, size, size], data: (0..<(batch * 3 * size * size)).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223  // Numerical Recipes' LCG
+            return Float(state >> 8) / Float(1 << 24) * 4 - 2
+        })
 
         _ = try net.run(x, layers: [tap])
         var best = Double.infinity
@@ -56,10 +67,21 @@ struct BenchCommand: ParsableCommand {
         }
         let ours = Double(batch) / best
         let gflops = 2 * Double(macs) * Double(batch) / best / 1e9
-        let peak = measuredPeakGFLOPS()
         print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB",
                      model.rawValue, tap, batch, threads, ours, best * 1000 / Double(batch), gflops, 100 * gflops / peak, peak,
                      Double(macs) / 1e9, peakRSSMiB()))
+        if profile {
+            convProfile = [:]
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try net.run(x, layers: [tap])
+            let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            for (key, t) in (convProfile ?? [:]).sorted(by: { $0.value.seconds > $1.value.seconds }) {
+                print(String(format: "  %6.1f ms %5.1f%%  %3dx  %@", t.seconds * 1000, 100 * t.seconds / total, t.calls, key))
+            }
+            print(String(format: "  %6.1f ms total pass, %.1f ms outside convolutions", total * 1000,
+                         (total - (convProfile ?? [:]).values.reduce(0) { $0 + $1.seconds }) * 1000))
+            convProfile = nil
+        }
         let core = String(cString: openblas_get_corename())
         print("OpenBLAS kernels: \(core)" + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (forced by OPENBLAS_CORETYPE=\($0))" } ?? " (detected)"))
         if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil && core.lowercased() == "haswell" && cpuHasAVX512() {

@@ -91,4 +91,82 @@ final class OpsTests: XCTestCase {
         let x = rng.tensor([2, 5, 4, 3])
         assertClose(globalAvgPool(x), adaptiveAvgPool2dReference(x, outputHeight: 1, outputWidth: 1).reshaped([2, 5]), "global")
     }
+
+    /// Winograd F(2x2, 3x3) and F(4x4, 3x3) against the plain loop: odd and even sizes (overhanging last tiles),
+    /// asymmetric padding, and chunks of a few tile rows that cross image boundaries.
+    func testWinogradMatchesPlainLoop() {
+        var rng = SeededRandom(state: 5)
+        for (trial, (h, w, chunk)) in [(9, 12, 1 << 10), (14, 14, 1 << 12), (7, 13, 1 << 30), (16, 5, 3000),
+                                        (9, 12, 1 << 12), (14, 14, 1 << 14), (7, 13, 1 << 30), (18, 6, 9000)].enumerated() {
+            let tile = trial < 4 ? 2 : 4
+            let (n, c, o) = (3, 16 + trial, 17 + 2 * trial)
+            var g = Conv2dGeometry(kernel: 3, padding: 1)
+            if trial % 4 == 2 { g.padding = (0, 1, 2, 0) }
+            let x = rng.tensor([n, c, h, w]), wt = rng.tensor([o, c, 3, 3])
+            let bias = (0..<o).map { _ in Float.random(in: -1...1, using: &rng) }
+            let act: Activation = [.none, .relu, .relu6, .relu][trial % 4]
+            let (oh, ow) = g.outputSize(height: h, width: w)
+            let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)
+            let fast = Tensor(shape: [n, o, oh, ow]) { out in
+                winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk)
+            }
+            assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act), "winograd F(\(tile)x\(tile)) trial \(trial) \(g)")
+        }
+    }
+
+    /// The SIMD depthwise sweep on EfficientNet's geometries: widths across the 16-lane boundary,
+    /// stride 2, TF "same" padding.
+    func testDepthwiseMatchesPlainLoop() {
+        var rng = SeededRandom(state: 6)
+        for (k, stride, size) in [(3, 1, 17), (3, 2, 34), (5, 1, 14), (5, 2, 33), (3, 3, 20)] {
+            let c = 5
+            let g = Conv2dGeometry.same(kernel: k, stride: stride, inputSize: (size, size + 3), groups: c)
+            let x = rng.tensor([2, c, size, size + 3]), wt = rng.tensor([c, 1, k, k])
+            let bias = (0..<c).map { _ in Float.random(in: -1...1, using: &rng) }
+            assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: .relu6),
+                        conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: .relu6), "depthwise k\(k) s\(stride) \(size)")
+        }
+    }
+
+    /// im2col + sgemm with several images per sgemm (small planes) and with one (large planes),
+    /// pointwise and strided, grouped and not.
+    func testGemmConvOverImageChunksMatchesPlainLoop() {
+        var rng = SeededRandom(state: 7)
+        for (k, stride, groups, size) in [(1, 1, 1, 5), (1, 2, 1, 9), (3, 2, 2, 11), (1, 1, 1, 40), (7, 2, 1, 45), (3, 1, 1, 4)] {
+            let (c, o) = (4 * groups, 6 * groups)
+            let g = Conv2dGeometry(kernel: k, stride: stride, padding: k / 2, groups: groups)
+            let x = rng.tensor([5, c, size, size]), wt = rng.tensor([o, c / groups, k, k])
+            let bias = (0..<o).map { _ in Float.random(in: -1...1, using: &rng) }
+            assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: .relu),
+                        conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: .relu), "gemm conv k\(k) s\(stride) g\(groups) \(size)")
+        }
+    }
+
+    func testInPlaceAddAndLinearSplitMatchPlainLoop() {
+        var rng = SeededRandom(state: 8)
+        let x = rng.tensor([3, 300]), w = rng.tensor([200, 300])
+        let b = (0..<200).map { _ in Float.random(in: -1...1, using: &rng) }
+        assertClose(linear(x, weight: w, bias: b, activation: .relu6),
+                    linearReference(x, weight: w, bias: b, activation: .relu6), "linear split")
+        let x1 = rng.tensor([1, 300])  // one image: the sgemv path
+        assertClose(linear(x1, weight: w, bias: b, activation: .none),
+                    linearReference(x1, weight: w, bias: b, activation: .none), "linear one image")
+        let a = rng.tensor([2, 3, 4, 5]), c = rng.tensor([2, 3, 4, 5])
+        var y = a
+        add(into: &y, c, activation: .relu)
+        XCTAssertEqual(y.data, zip(a.data, c.data).map { max($0 + $1, 0) })
+        XCTAssertNotEqual(a.data, y.data, "a keeps its values")
+    }
+
+    /// The cache of transformed weights follows a change of the layer's weights (as fine-tuning makes).
+    func testWinogradWeightCacheSeesChangedWeights() {
+        var rng = SeededRandom(state: 9)
+        let cache = WinogradWeights()
+        var w = rng.tensor([16, 16, 3, 3]).data
+        let first = cache.transformed(w, o: 16, c: 16)
+        XCTAssertEqual(cache.transformed(w, o: 16, c: 16), first)
+        XCTAssertEqual(cache.transformed(w, o: 16, c: 16, tile: 4).count, 36 * 16 * 16)
+        w[0] += 1
+        XCTAssertNotEqual(cache.transformed(w, o: 16, c: 16), first)
+    }
 }

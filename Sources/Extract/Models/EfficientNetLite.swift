@@ -36,7 +36,8 @@ struct EfficientNetLite: Network {
             var y = expand.map { $0(x, activation: .relu6) } ?? x
             y = depthwise(y, activation: .relu6)
             y = project(y)
-            return residual ? add(y, x) : y
+            if residual { add(into: &y, x) }
+            return y
         }
     }
 

@@ -11,6 +11,8 @@ public struct Conv2d {
     public var stride: Int
     public var padding: Padding
     public var groups: Int
+    /// Winograd-transformed weights, made on first use (a forward-pass cache, not a parameter).
+    let winograd = WinogradWeights()
 
     public var outChannels: Int { weight.shape[0] }
 
@@ -33,7 +35,8 @@ public struct Conv2d {
     }
 
     public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, geometry: geometry(height: x.shape[2], width: x.shape[3]), activation: activation)
+        conv2d(x, weight: weight, bias: bias, geometry: geometry(height: x.shape[2], width: x.shape[3]), activation: activation,
+               winograd: winograd)
     }
 
     /// Folds y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta into the weights and bias,

@@ -36,7 +36,8 @@ struct ResNet: Network {
             try taps.emit("\(name).bn\(convs.count)", y)
             let identity = downsample.map { $0(x) } ?? x
             if downsample != nil { try taps.emit("\(name).downsample.1", identity) }
-            return add(y, identity, activation: .relu)
+            add(into: &y, identity, activation: .relu)
+            return y
         }
     }
 

@@ -1,10 +1,15 @@
 // 2-D convolution as torch.nn.functional.conv2d computes it (cross-correlation, NCHW), with the
 // bias and activation fused into the output step. Padding may be asymmetric (TF "same").
 import CBLAS
+import CKernels
+import Dispatch
 
 /// Multiply-adds done by conv2d and linear while counting is on (Model.multiplyAdds turns it on
 /// for one single-threaded pass); a benchmark divides by time to report GFLOP/s.
 nonisolated(unsafe) var multiplyAddCounter: Int?
+
+/// Seconds spent per kind of convolution while profiling is on (`pipeline bench --profile`).
+nonisolated(unsafe) public var convProfile: [String: (seconds: Double, calls: Int)]?
 
 @inline(__always) func countMultiplyAdds(_ n: Int) {
     if let c = multiplyAddCounter { multiplyAddCounter = c + n }
@@ -19,6 +24,15 @@ public enum Activation: String, Sendable {
         case .none: return v
         case .relu: return max(v, 0)
         case .relu6: return min(max(v, 0), 6)
+        }
+    }
+
+    /// The code CKernels' functions take.
+    var code: Int32 {
+        switch self {
+        case .none: return 0
+        case .relu: return 1
+        case .relu6: return 2
         }
     }
 }
@@ -64,74 +78,124 @@ public struct Conv2dGeometry: Equatable, Sendable {
     }
 }
 
-/// Convolution with BLAS: 1x1 stride-1 convolutions are one sgemm per image; others go through
-/// im2col; depthwise convolutions (groups == channels) run as direct loops, where sgemm has nothing to gain.
+/// Convolution with BLAS. 3x3 stride-1 convolutions with enough channels use Winograd's F(2x2, 3x3)
+/// (Winograd.swift); depthwise convolutions (groups == channels) run as SIMD loops (Depthwise.swift);
+/// the rest go through im2col and sgemm, several small images per sgemm.
 /// x: [N, C, H, W], weight: [O, C/groups, kH, kW], bias: [O] -> [N, O, oH, oW]
 public func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeometry,
                    activation: Activation = .none) -> Tensor {
+    conv2d(x, weight: weight, bias: bias, geometry: g, activation: activation, winograd: nil)
+}
+
+/// conv2d with a layer's cache of Winograd-transformed weights (nil: transform them for this call).
+func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeometry, activation: Activation,
+            winograd cache: WinogradWeights?) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let o = weight.shape[0]
     precondition(weight.shape[1] * g.groups == c && o % g.groups == 0, "conv2d: weight \(weight.shape) does not fit input \(x.shape) with groups \(g.groups)")
     let (oh, ow) = g.outputSize(height: h, width: w)
-    var out = Tensor(zeros: [n, o, oh, ow])
     countMultiplyAdds(n * o * oh * ow * weight.shape[1] * g.kernel.h * g.kernel.w)
-    if g.groups == c && o == c && weight.shape[1] == 1 {
-        depthwiseConv2d(x, weight: weight, geometry: g, into: &out)
-    } else {
-        gemmConv2d(x, weight: weight, geometry: g, into: &out)
+    let b = bias ?? [Float](repeating: 0, count: o)
+    let start = convProfile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+    defer {
+        if convProfile != nil {
+            let path = g.groups == c && g.groups > 1 ? "depthwise" : winogradApplies(g, ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)) ? "winograd" : "im2col"
+            let key = "\(path) \(g.kernel.h)x\(g.kernel.w)/\(g.stride.h) \(c)->\(o) \(h)x\(w)"
+            let t = convProfile?[key] ?? (0, 0)
+            convProfile?[key] = (t.seconds + Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, t.calls + 1)
+        }
     }
-    addBiasAndActivate(&out, bias: bias, activation: activation)
-    return out
-}
-
-/// out[n, o, :, :] = act(out + bias[o]), in place.
-func addBiasAndActivate(_ t: inout Tensor, bias: [Float]?, activation: Activation) {
-    if bias == nil && activation == .none { return }
-    let channels = t.shape[1]
-    let plane = t.count / max(t.shape[0] * channels, 1)
-    let zeros = [Float](repeating: 0, count: channels)
-    let b = bias ?? zeros
-    t.data.withUnsafeMutableBufferPointer { p in
-        for img in 0..<t.shape[0] {
-            for ch in 0..<channels {
-                let base = (img * channels + ch) * plane
-                let bv = b[ch]
-                switch activation {
-                case .none: for i in base..<base + plane { p[i] += bv }
-                case .relu: for i in base..<base + plane { p[i] = max(p[i] + bv, 0) }
-                case .relu6: for i in base..<base + plane { p[i] = min(max(p[i] + bv, 0), 6) }
+    return Tensor(shape: [n, o, oh, ow]) { op in
+        x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in
+                b.withUnsafeBufferPointer { bp in
+                    let shape = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)
+                    let (x, w, b) = (xp.baseAddress!, wp.baseAddress!, bp.baseAddress!)
+                    if g.groups == c && o == c && weight.shape[1] == 1 {
+                        depthwiseConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
+                    } else if winogradApplies(g, shape) {
+                        if let cache {
+                            let tile = winogradTile(shape)
+                            cache.transformed(weight.data, o: o, c: c, tile: tile).withUnsafeBufferPointer { u in
+                                winogradConv2d(x, transformed: u.baseAddress!, bias: b, shape, g, activation, into: op, tile: tile)
+                            }
+                        } else {
+                            winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op, tile: winogradTile(shape))
+                        }
+                    } else {
+                        gemmConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
+                    }
                 }
             }
         }
     }
 }
 
-private func gemmConv2d(_ x: Tensor, weight: Tensor, geometry g: Conv2dGeometry, into out: inout Tensor) {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let (o, oh, ow) = (out.shape[1], out.shape[2], out.shape[3])
-    let cg = c / g.groups, og = o / g.groups
-    let k = cg * g.kernel.h * g.kernel.w
+/// Sizes of one convolution: input [n, c, h, w], output [n, o, oh, ow].
+struct ConvShape {
+    let n, c, h, w, o, oh, ow: Int
+}
+
+/// Columns one sgemm should at least have, so that packing the weights is paid over enough work;
+/// and the most floats an im2col buffer may hold when it spans several images.
+private let gemmColumns = 1536
+private let im2colFloats = 4 << 20
+
+/// im2col + sgemm over chunks of images, each phase split across the workers: im2col by channel,
+/// sgemm by columns (or rows of the weights when they outnumber the columns), then the bias and
+/// activation on the block each worker just computed.
+private func gemmConv2d(_ x: UnsafePointer<Float>, weight wp: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                        _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into op: UnsafeMutablePointer<Float>) {
+    let cg = s.c / g.groups, og = s.o / g.groups
+    let taps = g.kernel.h * g.kernel.w
+    let k = cg * taps
+    let p = s.oh * s.ow
     let pointwise = g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0, 0, 0)
-    var col = pointwise ? [] : [Float](repeating: 0, count: k * oh * ow)
-    x.data.withUnsafeBufferPointer { xp in
-        weight.data.withUnsafeBufferPointer { wp in
-            out.data.withUnsafeMutableBufferPointer { op in
-                col.withUnsafeMutableBufferPointer { cp in
-                    for img in 0..<n {
-                        for grp in 0..<g.groups {
-                            let src = xp.baseAddress! + (img * c + grp * cg) * h * w
-                            let b: UnsafePointer<Float>
-                            if pointwise {
-                                b = src
-                            } else {
-                                im2col(src, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow, into: cp.baseAddress!)
-                                b = UnsafePointer(cp.baseAddress!)
+    let nb = max(1, min(s.n, (gemmColumns + p - 1) / p, im2colFloats / max(k * p, 1)))
+    let direct = pointwise && nb == 1     // the input is already the sgemm's right-hand matrix
+    withScratch(direct ? 0 : k * nb * p) { col in
+        withScratch(nb > 1 ? og * nb * p : 0) { tmp in
+            for img0 in stride(from: 0, to: s.n, by: nb) {
+                let count = min(nb, s.n - img0), cols = count * p
+                for grp in 0..<g.groups {
+                    let src = x + (img0 * s.c + grp * cg) * s.h * s.w
+                    var rhs = UnsafePointer(src)
+                    if !direct {
+                        parallelRanges(count * cg) { r in
+                            for u in r {
+                                let (j, ch) = u.quotientAndRemainder(dividingBy: cg)
+                                im2col(src + (j * s.c + ch) * s.h * s.w, channels: 1, height: s.h, width: s.w, geometry: g,
+                                       outH: s.oh, outW: s.ow, into: col + ch * taps * cols + j * p, rowStride: cols)
                             }
+                        }
+                        rhs = UnsafePointer(col)
+                    }
+                    let result = nb > 1 ? tmp : op + (img0 * s.o + grp * og) * p
+                    let splitColumns = cols >= og
+                    parallelRanges(splitColumns ? cols : og, grain: splitColumns ? 64 : 16, align: 16) { r in
+                        let rows = splitColumns ? 0..<og : r, part = splitColumns ? r : 0..<cols
+                        // With few input channels, sgemm goes through its output about as fast as
+                        // the epilogue does: blocks of about 512 KB keep it in cache for the epilogue.
+                        let block = k <= 512 ? max(512, (1 << 17) / max(rows.count, 1)) / 16 * 16 : part.count
+                        for b0 in stride(from: part.lowerBound, to: part.upperBound, by: max(block, 16)) {
+                            let span = b0..<min(part.upperBound, b0 + max(block, 16))
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                        Int32(og), Int32(oh * ow), Int32(k), 1,
-                                        wp.baseAddress! + grp * og * k, Int32(k),
-                                        b, Int32(oh * ow), 0,
-                                        op.baseAddress! + (img * o + grp * og) * oh * ow, Int32(oh * ow))
+                                        Int32(rows.count), Int32(span.count), Int32(k), 1,
+                                        wp + (grp * og + rows.lowerBound) * k, Int32(k),
+                                        rhs + span.lowerBound, Int32(cols), 0,
+                                        result + rows.lowerBound * cols + span.lowerBound, Int32(cols))
+                            // Scatter [og, count * p] back to NCHW image by image, with bias and activation.
+                            for row in rows {
+                                let oc = grp * og + row
+                                var at = span.lowerBound
+                                while at < span.upperBound {
+                                    let (j, q) = at.quotientAndRemainder(dividingBy: p)
+                                    let len = min(span.upperBound, (j + 1) * p) - at
+                                    biasActivate(result + row * cols + at, op + ((img0 + j) * s.o + oc) * p + q,
+                                                 count: len, bias: bias[oc], act)
+                                    at += len
+                                }
+                            }
                         }
                     }
                 }
@@ -141,14 +205,16 @@ private func gemmConv2d(_ x: Tensor, weight: Tensor, geometry g: Conv2dGeometry,
 }
 
 /// col[(c * kH + i) * kW + j][y * outW + x] = input[c][y * sH - top + i * dH][x * sW - left + j * dW], 0 outside.
+/// Rows are `rowStride` apart (oH * oW unless several images share the buffer).
 func im2col(_ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, geometry g: Conv2dGeometry,
-            outH oh: Int, outW ow: Int, into col: UnsafeMutablePointer<Float>) {
+            outH oh: Int, outW ow: Int, into col: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+    let ld = rowStride ?? oh * ow
     var row = 0
     for ch in 0..<channels {
         let plane = src + ch * h * w
         for i in 0..<g.kernel.h {
             for j in 0..<g.kernel.w {
-                let dst = col + row * oh * ow
+                let dst = col + row * ld
                 let dx = j * g.dilation.w - g.padding.left
                 // Output columns whose input column falls inside the image: [x0, x1).
                 let x0 = min(ow, max(0, (-dx + g.stride.w - 1) / g.stride.w))
@@ -164,49 +230,12 @@ func im2col(_ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: 
                     if x0 > 0 { d.update(repeating: 0, count: x0) }
                     if g.stride.w == 1 {
                         (d + x0).update(from: s + x0 + dx, count: x1 - x0)
-                    } else {
-                        for x in x0..<x1 { d[x] = s[x * g.stride.w + dx] }
+                    } else if x1 > x0 {
+                        gather_strided(s + x0 * g.stride.w + dx, g.stride.w, d + x0, x1 - x0)
                     }
                     if x1 < ow { (d + x1).update(repeating: 0, count: ow - x1) }
                 }
                 row += 1
-            }
-        }
-    }
-}
-
-private func depthwiseConv2d(_ x: Tensor, weight: Tensor, geometry g: Conv2dGeometry, into out: inout Tensor) {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let (oh, ow) = (out.shape[2], out.shape[3])
-    let (kh, kw) = g.kernel
-    x.data.withUnsafeBufferPointer { xp in
-        weight.data.withUnsafeBufferPointer { wp in
-            out.data.withUnsafeMutableBufferPointer { op in
-                for plane in 0..<(n * c) {
-                    let ch = plane % c
-                    let src = xp.baseAddress! + plane * h * w
-                    let dst = op.baseAddress! + plane * oh * ow
-                    let kern = wp.baseAddress! + ch * kh * kw
-                    for i in 0..<kh {
-                        for j in 0..<kw {
-                            let wv = kern[i * kw + j]
-                            let dx = j * g.dilation.w - g.padding.left
-                            let x0 = min(ow, max(0, (-dx + g.stride.w - 1) / g.stride.w))
-                            let x1 = max(x0, min(ow, (w - dx + g.stride.w - 1) / g.stride.w))
-                            for y in 0..<oh {
-                                let iy = y * g.stride.h - g.padding.top + i * g.dilation.h
-                                if iy < 0 || iy >= h { continue }
-                                let s = src + iy * w + dx
-                                let d = dst + y * ow
-                                if g.stride.w == 1 {
-                                    for xo in x0..<x1 { d[xo] += wv * s[xo] }
-                                } else {
-                                    for xo in x0..<x1 { d[xo] += wv * s[xo * g.stride.w] }
-                                }
-                            }
-                        }
-                    }
-                }
             }
         }
     }

@@ -2,26 +2,37 @@
 import CBLAS
 
 /// y = act(x W^T + b). x: [N, I], weight: [O, I], bias: [O] -> [N, O]
+/// The output features are split across the workers, each running sgemm on its rows of W.
 public func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Activation = .none) -> Tensor {
     let n = x.shape[0], i = x.count / max(x.shape[0], 1)
     let o = weight.shape[0]
     precondition(weight.shape[1] == i, "linear: weight \(weight.shape) does not fit input \(x.shape)")
-    var out = Tensor(zeros: [n, o])
     countMultiplyAdds(n * o * i)
-    x.data.withUnsafeBufferPointer { xp in
-        weight.data.withUnsafeBufferPointer { wp in
-            out.data.withUnsafeMutableBufferPointer { op in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(o), Int32(i), 1,
-                            xp.baseAddress!, Int32(i), wp.baseAddress!, Int32(i), 0, op.baseAddress!, Int32(o))
+    let b = bias ?? [Float](repeating: 0, count: o)
+    return Tensor(shape: [n, o]) { op in
+        x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in
+                b.withUnsafeBufferPointer { bp in
+                    parallelRanges(o, grain: 64, align: 16) { r in
+                        if n == 1 {
+                            // One image: sgemv reads the weights once, where sgemm would first pack them.
+                            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(r.count), Int32(i), 1,
+                                        wp.baseAddress! + r.lowerBound * i, Int32(i), xp.baseAddress!, 1, 0,
+                                        op + r.lowerBound, 1)
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(r.count), Int32(i), 1,
+                                        xp.baseAddress!, Int32(i), wp.baseAddress! + r.lowerBound * i, Int32(i), 0,
+                                        op + r.lowerBound, Int32(o))
+                        }
+                        for row in 0..<n {
+                            let y = op + row * o
+                            for k in r { y[k] = activation.apply(y[k] + bp[k]) }
+                        }
+                    }
+                }
             }
         }
     }
-    out.data.withUnsafeMutableBufferPointer { p in
-        for r in 0..<n {
-            for k in 0..<o { p[r * o + k] = activation.apply(p[r * o + k] + (bias?[k] ?? 0)) }
-        }
-    }
-    return out
 }
 
 /// [N, ...] -> [N, product of the rest], as torch.flatten(x, 1).
@@ -31,18 +42,41 @@ public func flatten(_ x: Tensor) -> Tensor {
 
 public func relu(_ x: Tensor) -> Tensor {
     var y = x
-    y.data.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = max(p[i], 0) } }
+    apply(.relu, to: &y)
     return y
+}
+
+/// x = act(x) in place (a copy only if x's storage is shared).
+func apply(_ a: Activation, to x: inout Tensor) {
+    if a == .none { return }
+    x.data.withUnsafeMutableBufferPointer { p in
+        let base = p.baseAddress!
+        parallelRanges(p.count, grain: 1 << 16, align: 16) { r in
+            biasActivate(base + r.lowerBound, base + r.lowerBound, count: r.count, bias: 0, a)
+        }
+    }
 }
 
 /// Residual connection: a + b, then the activation (ResNet's `out += identity; out = relu(out)`).
 public func add(_ a: Tensor, _ b: Tensor, activation: Activation = .none) -> Tensor {
-    precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
     var y = a
-    y.data.withUnsafeMutableBufferPointer { p in
+    add(into: &y, b, activation: activation)
+    return y
+}
+
+/// a = act(a + b) in place: the residual sum without a copy when the caller owns a.
+public func add(into a: inout Tensor, _ b: Tensor, activation: Activation = .none) {
+    precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
+    a.data.withUnsafeMutableBufferPointer { p in
         b.data.withUnsafeBufferPointer { q in
-            for i in p.indices { p[i] = activation.apply(p[i] + q[i]) }
+            let (y, z) = (p.baseAddress!, q.baseAddress!)
+            parallelRanges(p.count, grain: 1 << 16, align: 16) { r in
+                switch activation {
+                case .none: for i in r { y[i] += z[i] }
+                case .relu: for i in r { y[i] = max(y[i] + z[i], 0) }
+                case .relu6: for i in r { y[i] = min(max(y[i] + z[i], 0), 6) }
+                }
+            }
         }
     }
-    return y
 }

@@ -1,4 +1,5 @@
 // Pooling as torch.nn.MaxPool2d, AvgPool2d and AdaptiveAvgPool2d compute it (NCHW).
+import CKernels
 
 /// Output length of a pooling window over `size`, with PyTorch's ceil-mode rule that the last
 /// window must start inside the input or its left padding (pooling_output_shape in ATen).
@@ -14,38 +15,28 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, c
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
     let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
-    var out = Tensor(zeros: [n, c, oh, ow])
-    x.data.withUnsafeBufferPointer { xp in
-        out.data.withUnsafeMutableBufferPointer { op in
-            for p in 0..<(n * c) {
-                let src = xp.baseAddress! + p * h * w
-                let dst = op.baseAddress! + p * oh * ow
-                for y in 0..<oh {
-                    let y0 = max(y * stride - padding, 0), y1 = min(y * stride - padding + kernel, h)
-                    for xo in 0..<ow {
-                        let x0 = max(xo * stride - padding, 0), x1 = min(xo * stride - padding + kernel, w)
-                        var m = -Float.infinity
-                        for iy in y0..<y1 {
-                            let row = src + iy * w
-                            for ix in x0..<x1 { m = max(m, row[ix]) }
-                        }
-                        dst[y * ow + xo] = m
+    // The window may hang over the bottom/right edge in ceil mode; rows and columns past it count as -inf.
+    return Tensor(shape: [n, c, oh, ow]) { op in
+        x.data.withUnsafeBufferPointer { xp in
+            parallelRanges(n * c) { planes in
+                withScratch(w + 2 * padding + kernel + stride * ow) { row in
+                    for p in planes {
+                        maxpool_plane(xp.baseAddress! + p * h * w, h, w, kernel, stride, padding, op + p * oh * ow, oh, ow, row)
                     }
                 }
             }
         }
     }
-    return out
 }
 
 /// x: [N, C, H, W] -> [N, C, oH, oW], cells as torch.nn.AdaptiveAvgPool2d (they may overlap).
 public func adaptiveAvgPool2d(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     if oh == h && ow == w { return x }
-    var out = Tensor(zeros: [n, c, oh, ow])
-    x.data.withUnsafeBufferPointer { xp in
-        out.data.withUnsafeMutableBufferPointer { op in
-            for p in 0..<(n * c) {
+    return Tensor(shape: [n, c, oh, ow]) { op in
+        x.data.withUnsafeBufferPointer { xp in
+            parallelRanges(n * c) { planes in
+                for p in planes {
                 let src = xp.baseAddress! + p * h * w
                 for y in 0..<oh {
                     let y0 = (y * h) / oh, y1 = ((y + 1) * h + oh - 1) / oh
@@ -56,10 +47,10 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputHeight oh: Int, outputWidth ow:
                         op[(p * oh + y) * ow + xo] = acc / Float((y1 - y0) * (x1 - x0))
                     }
                 }
+                }
             }
         }
     }
-    return out
 }
 
 /// x: [N, C, H, W] -> [N, C] mean over each plane (AdaptiveAvgPool2d(1) then flatten).

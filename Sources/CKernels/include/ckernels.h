@@ -1,0 +1,70 @@
+// Inner loops of Extract's fast ops that Swift cannot vectorise (it cannot promise that two
+// pointers do not alias, and builds for baseline x86-64): plain C with `restrict`, compiled for
+// AVX-512, AVX2 and baseline and chosen at load time (target_clones). Their plain-loop oracles
+// are in Sources/Extract/Ops/Reference.swift; Tests/ExtractTests/OpsTests.swift compares them.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+/// Activation codes: 0 none, 1 ReLU, 2 ReLU6 (Extract's `Activation`).
+
+/// Winograd F(2x2, 3x3) input transform of one row of tiles of one channel: v[e * vstride + tx]
+/// = (B^T d B)[e] for the 4x4 patch d at input rows iy0 ..< iy0 + 4, columns 2 tx - left ..< 2 tx - left + 4
+/// (zero outside the h x w plane). scratch holds 18 * tiles_w + 20 floats.
+void wino_f23_input_row(const float *plane, long h, long w, long iy0, long left, long tiles_w,
+                        float *v, long vstride, float *scratch);
+
+/// Winograd F(2x2, 3x3) output transform of one row of tiles of one output channel: m[e * mstride + tx]
+/// are the 16 products; writes act(A^T m A + bias) to out0 (and to out1 unless it is NULL), ow values each.
+/// scratch holds 6 * tiles_w floats.
+void wino_f23_output_row(const float *m, long mstride, long tiles_w, float bias, int act,
+                         float *out0, float *out1, long ow, float *scratch);
+
+/// Winograd F(4x4, 3x3): the same for 6x6 patches at input rows iy0 ..< iy0 + 6, columns
+/// 4 tx - left ..< 4 tx - left + 6; v[e * vstride + tx] for e < 36. scratch holds 52 * tiles_w + 64 floats.
+void wino_f43_input_row(const float *plane, long h, long w, long iy0, long left, long tiles_w,
+                        float *v, long vstride, float *scratch);
+
+/// Winograd F(4x4, 3x3) output transform: act(A^T m A + bias) for one row of tiles, written to the
+/// first `rows` (at most 4) rows of out, ow floats apart. scratch holds 28 * tiles_w floats.
+void wino_f43_output_row(const float *m, long mstride, long tiles_w, float bias, int act,
+                         float *out, long rows, long ow, float *scratch);
+
+/// Winograd F(4x4, 3x3) filter transform, in double: u[e * ustride + f] = (G g G^T)[e] for the
+/// 3x3 filters g = w + 9 f, f < count.
+void wino_f43_weights(const float *w, long count, float *u, long ustride);
+
+/// One plane of a depthwise convolution: dst (oh x ow) = act(bias + sum_ij kern[i][j] * pad[y sh + i dh][x sw + j dw]),
+/// pad being the zero-padded input plane, pw floats a row. acc holds ow floats.
+void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long kw, long sh, long sw,
+                     long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
+
+/// The same for equal strides s in both directions, vectorised over the whole plane rather than
+/// row by row (planes of 7 or 14 columns leave row loops mostly to their scalar remainder): output
+/// (y, x) is read from pad[s (y pw + x) + i dh pw + j dw], so each tap is one multiply-add over the
+/// flattened "virtual" output of oh * pw values, of which columns x < ow are kept. pad must hold
+/// (s * oh + (kh - 1) * dh + 1) * pw floats; acc holds oh * pw.
+void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh, long kw, long s,
+                          long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
+
+/// Stride 2 in both directions (no dilation): pad is split once into its four row/column parity
+/// planes, after which each tap is a flat stride-1 sweep as above: output (y, x), tap (i, j) reads
+/// plane (i % 2, j % 2) at (y + i / 2, x + j / 2). pad holds ph x pw floats (zero-padded input);
+/// scratch holds 4 * (oh + kh / 2 + 1) * (pw / 2 + kw / 2 + 1) + oh * (pw / 2 + kw / 2 + 1) floats.
+void depthwise_plane_s2(const float *pad, long ph, long pw, const float *kern, long kh, long kw,
+                        float bias, int act, float *dst, long oh, long ow, float *scratch);
+
+/// dst[i] = act(src[i] + bias) for i < n; src may be dst.
+void bias_act(const float *src, float *dst, long n, float bias, int act);
+
+/// dst[x] = src[x * stride] for x < n: an im2col row of a strided convolution.
+void gather_strided(const float *src, long stride, float *dst, long n);
+
+/// One plane of max pooling (kernel k, stride s, padding p counted as -inf): src h x w -> dst oh x ow.
+/// row holds w + 2 p + k + s * ow floats.
+void maxpool_plane(const float *src, long h, long w, long k, long s, long p, float *dst, long oh, long ow, float *row);
+
+/// Has glibc keep freed large blocks in its heap for reuse (mallopt's mmap and trim thresholds
+/// at 1 GiB) instead of returning them to the system; no effect on other C libraries.
+void retain_large_blocks(void);
+
+#endif

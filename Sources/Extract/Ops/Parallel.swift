@@ -1,0 +1,52 @@
+// The engine's one level of threading: ops split their work into contiguous ranges run on
+// `Parallelism.threads` workers, and OpenBLAS runs single-threaded inside each worker
+// (two levels at once would oversubscribe the cores).
+import CBLAS
+import Dispatch
+import CKernels
+import Foundation
+
+public enum Parallelism {
+    /// Workers of the forward pass; the default is the machine's active cores.
+    nonisolated(unsafe) public static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+}
+
+/// Once, before the first parallel op: OpenBLAS's own threads off; and glibc told to serve large
+/// blocks from its heap rather than fresh mmaps, so that each layer's output reuses the memory
+/// the previous pass freed instead of page-faulting it in again (a tenth of the CPU time otherwise).
+private let blasSingleThreaded: Void = {
+    openblas_set_num_threads(1)
+    retain_large_blocks()
+}()
+
+/// Splits 0..<count into at most `Parallelism.threads` contiguous ranges of at least `grain`
+/// items, boundaries on multiples of `align`, and runs `body` on each concurrently.
+func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body: (Range<Int>) -> Void) {
+    _ = blasSingleThreaded
+    let workers = max(1, min(Parallelism.threads, count / max(grain, 1)))
+    if workers == 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let step = ((count + workers - 1) / workers + align - 1) / align * align
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        let lo = min(count, w * step), hi = min(count, lo + step)
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+/// dst[i] = act(src[i] + bias) for i in 0..<count; src may equal dst. The output step of every
+/// convolution and linear layer.
+@inline(__always)
+func biasActivate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, bias b: Float,
+                  _ a: Activation) {
+    bias_act(src, dst, count, b, a.code)   // in C: Swift leaves this loop to SSE or scalar code
+}
+
+/// A scratch buffer of `count` floats for the duration of `body` (not initialised).
+@inline(__always)
+func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+    defer { p.deallocate() }
+    return body(p)
+}

@@ -1,0 +1,177 @@
+// 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015, "Fast
+// Algorithms for Convolutional Neural Networks", section 4): each 2x2 output tile costs 16
+// multiplies per channel pair instead of 36. The transforms only add, subtract and halve, so the
+// result differs from direct convolution by float32 rounding alone.
+//
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A, summed over input channels, with
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].
+//
+// The sum over channels of the 16 element-wise products is 16 sgemms: U_e [O, C] x V_e [C, tiles].
+// Wide outputs use F(4x4, 3x3) instead (6x6 patches, 36 sgemms, 4 multiplies per output instead of 9,
+// and 2.25 transformed values per output instead of 4); its transforms have fractions and larger
+// coefficients, about ten times F(2x2)'s rounding error, still well inside the models' 1e-4.
+import CBLAS
+import CKernels
+import Foundation
+
+/// Whether conv2d takes the Winograd path: 3x3, stride 1, no dilation or groups, and enough
+/// channels and tiles for the 16 sgemms to beat one im2col sgemm (32 tiles: ResNet-18's 14x14 stage
+/// at batch 1 is 15% faster by Winograd).
+func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
+    let tiles = s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2)
+    return g.kernel == (3, 3) && g.stride == (1, 1) && g.dilation == (1, 1) && g.groups == 1
+        && s.c >= 16 && s.o >= 16 && tiles >= 32 && s.ow >= winogradMinWidth
+}
+
+/// Narrower outputs make rows of too few tiles for the transforms to pay (ResNet's 7x7 stage).
+/// (Measured on ResNet-18 at batch 32: at 7 wide both paths take the same time, at 14 Winograd is 20% faster.)
+let winogradMinWidth = 14
+
+/// Output tile side: 4 from this width up (F(4x4, 3x3)), else 2. (ResNet-18, batch 32: F(4x4) from
+/// 28 wide 102 images/s, from 14 wide 87, never 80; a 14-wide row holds only 4 tiles of 4.)
+let winogradWideWidth = 28
+
+func winogradTile(_ s: ConvShape) -> Int { s.ow >= winogradWideWidth ? 4 : 2 }
+
+/// Floats of transformed input and products held at once ((tile + 2)^2 * (C + O) * tiles): about 12 MB,
+/// so that one chunk stays in cache between its transforms and its sgemms.
+let winogradChunkFloats = 3 << 20
+
+/// A layer's transformed weights U = G g G^T, [(tile + 2)^2, O, C], kept for as long as the layer's weight
+/// array keeps its storage. The cache holds a reference to that storage, so changing the layer's
+/// weights (fine-tuning) copies them to new storage, and the next call sees the change.
+final class WinogradWeights: @unchecked Sendable {
+    private let lock = NSLock()
+    private var source: [Float] = []
+    private var u: [Float] = []
+
+    func transformed(_ weight: [Float], o: Int, c: Int, tile: Int = 2) -> [Float] {
+        lock.lock()
+        defer { lock.unlock() }
+        let same = source.withUnsafeBufferPointer { a in weight.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count } }
+        let count = (tile + 2) * (tile + 2) * o * c
+        if !same || u.count != count {
+            u = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                weight.withUnsafeBufferPointer { w in transformWeights(w.baseAddress!, o: o, c: c, tile: tile, into: buffer.baseAddress!) }
+                initialized = count
+            }
+            source = weight
+        }
+        return u
+    }
+}
+
+/// x: [N, C, H, W], weight: [O, C, 3, 3] -> out: [N, O, oH, oW], bias and activation applied.
+/// Tile rows of all images are processed in chunks of about `chunkFloats` / ((tile + 2)^2 (C + O)) tiles.
+func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                    _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
+                    tile: Int, chunkFloats: Int = winogradChunkFloats) {
+    withScratch((tile + 2) * (tile + 2) * s.o * s.c) { u in
+        transformWeights(weight, o: s.o, c: s.c, tile: tile, into: u)
+        winogradConv2d(x, transformed: u, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunkFloats)
+    }
+}
+
+/// The same with the weights already transformed: u [(tile + 2)^2, O, C].
+func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                    _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
+                    tile: Int, chunkFloats: Int = winogradChunkFloats) {
+    let (c, o) = (s.c, s.o)
+    let elements = (tile + 2) * (tile + 2)
+    let tilesH = (s.oh + tile - 1) / tile, tilesW = (s.ow + tile - 1) / tile
+    let totalRows = s.n * tilesH
+    let rowsPerChunk = max(1, min(totalRows, chunkFloats / (elements * (c + o) * tilesW)))
+    let maxTiles = rowsPerChunk * tilesW
+    withScratch(elements * c * maxTiles) { v in
+        withScratch(elements * o * maxTiles) { m in
+            for r0 in stride(from: 0, to: totalRows, by: rowsPerChunk) {
+                let rows = min(rowsPerChunk, totalRows - r0), tiles = rows * tilesW
+                parallelRanges(rows * c) { r in
+                    transformInput(x, s, g, tile: tile, tileRows: r0, channelRows: r, tilesW: tilesW, tiles: tiles, into: v)
+                }
+                parallelRanges(elements) { part in
+                    for e in part {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(tiles), Int32(c), 1,
+                                    u + e * o * c, Int32(c), v + e * c * tiles, Int32(tiles), 0,
+                                    m + e * o * tiles, Int32(tiles))
+                    }
+                }
+                parallelRanges(rows * o) { r in
+                    transformOutput(m, s, tile: tile, tileRows: r0, channelRows: r, tilesW: tilesW, tiles: tiles,
+                                    bias: bias, act, into: out)
+                }
+            }
+        }
+    }
+}
+
+/// u[e][oc][ic] = (G g G^T)[e] for each 3x3 filter g = weight[oc][ic].
+private func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, tile: Int, into u: UnsafeMutablePointer<Float>) {
+    if tile == 4 {
+        parallelRanges(o * c, grain: 256) { r in
+            wino_f43_weights(w + r.lowerBound * 9, r.count, u + r.lowerBound, o * c)
+        }
+        return
+    }
+    parallelRanges(o * c, grain: 256) { r in
+        for f in r {
+            let g = w + f * 9
+            // Columns of G g (4 x 3), then G applied to each row of it: u = [c0, ½(c0+c1+c2), ½(c0-c1+c2), c2].
+            var cols = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
+            for j in 0..<3 {
+                let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j])
+                let col = SIMD4<Float>(g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)
+                if j == 0 { cols.0 = col } else if j == 1 { cols.1 = col } else { cols.2 = col }
+            }
+            let u0 = cols.0, u1 = 0.5 * (cols.0 + cols.1 + cols.2), u2 = 0.5 * (cols.0 - cols.1 + cols.2), u3 = cols.2
+            for i in 0..<4 {
+                let e = u + i * 4 * o * c + f
+                e[0] = u0[i]
+                e[o * c] = u1[i]
+                e[2 * o * c] = u2[i]
+                e[3 * o * c] = u3[i]
+            }
+        }
+    }
+}
+
+/// For tile row `tileRows + q` (counting across images) and input channel ch, with (q, ch) from
+/// `channelRows` numbered q * C + ch: v[e][ch][q * tilesW + tx] = (B^T d B)[e] of each 4x4 input patch d.
+private func transformInput(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry, tile: Int, tileRows r0: Int,
+                            channelRows: Range<Int>, tilesW: Int, tiles: Int, into v: UnsafeMutablePointer<Float>) {
+    let tilesH = (s.oh + tile - 1) / tile
+    withScratch(52 * tilesW + 64) { scratch in
+        for unit in channelRows {
+            let (q, ch) = unit.quotientAndRemainder(dividingBy: s.c)
+            let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
+            let (plane, iy0, dst) = (x + (img * s.c + ch) * s.h * s.w, tile * ty - g.padding.top, v + ch * tiles + q * tilesW)
+            if tile == 4 {
+                wino_f43_input_row(plane, s.h, s.w, iy0, g.padding.left, tilesW, dst, s.c * tiles, scratch)
+            } else {
+                wino_f23_input_row(plane, s.h, s.w, iy0, g.padding.left, tilesW, dst, s.c * tiles, scratch)
+            }
+        }
+    }
+}
+
+/// out rows of tile row `tileRows + q`, output channel oc (unit q * O + oc of `channelRows`):
+/// act(A^T m A + bias), cut to the output's size where the last tile overhangs it.
+private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tile: Int, tileRows r0: Int, channelRows: Range<Int>,
+                             tilesW: Int, tiles: Int, bias: UnsafePointer<Float>, _ act: Activation,
+                             into out: UnsafeMutablePointer<Float>) {
+    let tilesH = (s.oh + tile - 1) / tile
+    withScratch(28 * tilesW) { scratch in
+        for unit in channelRows {
+            let (q, oc) = unit.quotientAndRemainder(dividingBy: s.o)
+            let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
+            let dst = out + ((img * s.o + oc) * s.oh + tile * ty) * s.ow
+            if tile == 4 {
+                wino_f43_output_row(m + oc * tiles + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
+                                    dst, min(4, s.oh - 4 * ty), s.ow, scratch)
+                continue
+            }
+            wino_f23_output_row(m + oc * tiles + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
+                                dst, 2 * ty + 1 < s.oh ? dst + s.ow : nil, s.ow, scratch)
+        }
+    }
+}
