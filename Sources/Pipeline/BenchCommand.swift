@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure forward-pass images/s, GFLOP/s and peak memory; compare with onnxruntime when installed.")
 
-    @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Network architecture.")
     var model: Architecture = .resnet18
 
     @Option(help: "Images per forward pass.")
