@@ -97,7 +97,7 @@ final class ExtractEndToEndTests: XCTestCase {
         let binary = Repo.root.appendingPathComponent(".build/debug/pipeline").path
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("no debug binary at \(binary)") }
         let args = ["extract", "--model", "efficientnet_lite0", "--weights", try weights, "--data", folder.path,
-                    "--layer", "stage5", "--out", out, "--batch", "2", "--quiet"]
+                    "--layer", "stage5", "--out", out, "--batch", "1", "--quiet"]
         // Kill the run with SIGKILL once some batches are in the file.
         let child = Process()
         child.executableURL = URL(fileURLWithPath: binary)
@@ -109,7 +109,7 @@ final class ExtractEndToEndTests: XCTestCase {
             if let size = try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int, size > 40_000 { sawRows = true; break }
             usleep(20_000)
         }
-        usleep(300_000)
+        usleep(50_000)
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
         XCTAssertTrue(sawRows, "the child wrote nothing before the deadline")
