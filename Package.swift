@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "H5Tests", dependencies: ["H5"], exclude: ["Scripts"]),
         .testTarget(name: "ExtractTests", dependencies: ["Extract", "H5"], exclude: ["Golden"]),
         .testTarget(name: "ClassifyTests", dependencies: ["Classify", "H5"], exclude: ["Golden"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "H5"], exclude: ["Golden", "Scripts"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "H5"], exclude: ["Golden", "Scripts", "Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )
