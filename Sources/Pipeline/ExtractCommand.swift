@@ -103,8 +103,8 @@ struct ExtractionSetup {
     let quiet: Bool
 
     init(model: ModelOptions, preprocessing: PreprocessingOptions, codes: CodeOptions, quiet: Bool) throws {
-        let (net, path) = try model.load()
         let settings = try codes.settings(for: model.model)
+        let (net, path) = try model.load(layers: settings.layers)
         extractor = try CodeExtractor(model: net, settings: settings, preprocessing: try preprocessing.preprocessing(for: model.model))
         weightsPath = path
         weightsSHA256 = try sha256Hex(of: URL(fileURLWithPath: path))

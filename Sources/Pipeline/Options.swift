@@ -25,10 +25,11 @@ struct ModelOptions: ParsableArguments {
         return cached
     }
 
-    func load() throws -> (model: Model, weightsPath: String) {
+    /// The network, built for `layers` (a convolution among them keeps its BatchNorm apart).
+    func load(layers: [String]) throws -> (model: Model, weightsPath: String) {
         let path = try weightsPath()
         let dict = try StateDict.load(path: path)
-        return (try Model(model, weights: dict), path)
+        return (try Model(model, weights: dict, layers: layers), path)
     }
 }
 

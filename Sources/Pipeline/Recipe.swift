@@ -81,8 +81,9 @@ struct Recipe {
     func extractor(weights override: String?) throws -> CodeExtractor {
         let arch = try architecture
         let path = try weightsPath(override: override)
-        let net = try Model(arch, weights: StateDict.load(path: path))
-        return try CodeExtractor(model: net, settings: try settings, preprocessing: try preprocessing)
+        let settings = try self.settings
+        let net = try Model(arch, weights: StateDict.load(path: path), layers: settings.layers)
+        return try CodeExtractor(model: net, settings: settings, preprocessing: try preprocessing)
     }
 
     /// Codes of `layer` for image files, [files.count, dimension], made as the recorded ones were.

@@ -403,7 +403,7 @@ final class ModelHandle {
 
     private func model() throws -> Model {
         if let loaded { return loaded.model }
-        let l = try modelOptions.load()
+        let l = try modelOptions.load(layers: spec.layers)
         loaded = (l.model, l.weightsPath)
         // Every layer of the config is checked once the network exists, before any work.
         for layer in spec.layers { _ = try wrap { try l.model.resolve(layer) } }

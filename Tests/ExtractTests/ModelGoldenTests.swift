@@ -8,7 +8,8 @@ final class ModelGoldenTests: XCTestCase {
     func check(_ arch: Architecture, file: StaticString = #filePath, line: UInt = #line) throws {
         let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).safetensors"))
         let golden = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).golden.safetensors"))
-        let model = try Model(arch, weights: weights)
+        let taps = Set(golden.keys.filter { !$0.hasPrefix("input@") }.map { String($0.split(separator: "@")[0]) })
+        let model = try Model(arch, weights: weights, layers: Array(taps))
         let inputs = golden.keys.filter { $0.hasPrefix("input@") }
         XCTAssertEqual(inputs.count, 2, "two input sizes", file: file, line: line)
         for inputKey in inputs {
@@ -51,9 +52,16 @@ final class ModelGoldenTests: XCTestCase {
         let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/alexnet.safetensors"))
         let model = try Model(.alexnet, weights: weights)
         XCTAssertEqual(try model.resolve("fc7"), "classifier.5")
+        XCTAssertEqual(try model.resolve("features.0"), "features.0")
         XCTAssertEqual(try model.resolve("pool5"), "features.12")
         XCTAssertThrowsError(try model.resolve("fc9")) { error in
             XCTAssertTrue("\(error)".contains("pipeline layers --model alexnet"), "\(error)")
+        }
+        // A convolution's own output before a folded BatchNorm exists only when asked for at build time.
+        let resnet = try Model(.resnet18, weights: StateDict.load(path: Fixtures.path(".fixtures/models/resnet18.safetensors")))
+        XCTAssertEqual(try resnet.resolve("conv1"), "conv1")
+        XCTAssertThrowsError(try resnet.run(Tensor(zeros: [1, 3, 64, 64]), layers: ["conv1"])) { error in
+            XCTAssertTrue("\(error)".contains("folded"), "\(error)")
         }
         let listed = try model.layers()
         XCTAssertEqual(listed.first { $0.name == "classifier.5" }?.shape, [4096])

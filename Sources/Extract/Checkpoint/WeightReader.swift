@@ -9,6 +9,8 @@ public final class WeightReader {
         var used: Set<String> = []
         /// Set when the reader makes up weights of the asked shapes instead (benchmarks, `layers`).
         var random: RandomWeights?
+        /// Modules whose own output is wanted, so a BatchNorm after them is kept apart, not folded.
+        var unfolded: Set<String> = []
         init(_ dict: StateDict) { self.dict = dict }
     }
 
@@ -50,6 +52,13 @@ public final class WeightReader {
 
     public func has(_ name: String) -> Bool {
         ledger.dict[key(name)] != nil
+    }
+
+    /// Convolutions (by module name, e.g. `layer1.0.conv1`) whose output before their BatchNorm
+    /// will be asked for: `convBN` keeps their BatchNorm apart instead of folding it.
+    public var unfolded: Set<String> {
+        get { ledger.unfolded }
+        set { ledger.unfolded = newValue }
     }
 
     /// The shape stored under `prefix.name`, without reading it (a head sized by the checkpoint).

@@ -25,7 +25,7 @@ struct AlexNet: Network {
         var y = x
         // features: conv-relu pairs at 0/1, 3/4, 6/7, 8/9, 10/11; max pools at 2, 5, 12.
         for (i, index) in [0, 3, 6, 8, 10].enumerated() {
-            y = try taps.layer("features.\(index)", then: "features.\(index + 1)", activation: .relu) { convs[i](y, activation: $0) }
+            y = try taps.conv(convs[i], y, activation: .relu, then: "features.\(index + 1)")
             if [0, 3, 10].contains(index) {
                 y = maxPool2d(y, kernel: 3, stride: 2)
                 try taps.emit("features.\(index + 2)", y)

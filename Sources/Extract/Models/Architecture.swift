@@ -73,7 +73,9 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
         case .vgg:
             return VGG.aliases(config: VGG.config(self), batchNorm: VGG.batchNorm(self))
         case .resnet:
-            return ["conv1": "relu", "pool1": "maxpool", "pool5": "avgpool"]
+            // `conv1` is torchvision's node (the convolution's own output); Caffe's conv1 blob,
+            // after BatchNorm and ReLU, is the node `relu`.
+            return ["pool1": "maxpool", "pool5": "avgpool"]
         case .efficientnetLite:
             var a = ["features": "head", "pool": "avgpool", "fc": "_fc", "logits": "_fc"]
             var last = -1

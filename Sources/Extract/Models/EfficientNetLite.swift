@@ -32,10 +32,12 @@ struct EfficientNetLite: Network {
             residual = stride == 1 && c == out
         }
 
-        func forward(_ x: Tensor) -> Tensor {
-            var y = expand.map { $0(x, activation: .relu6) } ?? x
-            y = depthwise(y, activation: .relu6)
-            y = project(y)
+        /// Emits each convolution's and BatchNorm's output (`_blocks.3._expand_conv`, `_blocks.3._bn0`, ...);
+        /// the ReLU6 after them is one shared module (`_swish`) in the reference, so it has no tap of its own.
+        func forward(_ x: Tensor, _ taps: Taps) throws -> Tensor {
+            var y = try expand.map { try taps.conv($0, x, activation: .relu6) } ?? x
+            y = try taps.conv(depthwise, y, activation: .relu6)
+            y = try taps.conv(project, y)
             if residual { add(into: &y, x) }
             return y
         }
@@ -62,12 +64,12 @@ struct EfficientNetLite: Network {
     }
 
     func forward(_ x: Tensor, _ taps: Taps) throws {
-        var y = try taps.layer("_bn0", then: "stem", activation: .relu6) { stem(x, activation: $0) }
+        var y = try taps.conv(stem, x, activation: .relu6, then: "stem")
         for (i, block) in blocks.enumerated() {
-            y = block.forward(y)
+            y = try block.forward(y, taps)
             try taps.emit("_blocks.\(i)", y)
         }
-        y = try taps.layer("_bn1", then: "head", activation: .relu6) { head(y, activation: $0) }
+        y = try taps.conv(head, y, activation: .relu6, then: "head")
         y = globalAvgPool(y)
         try taps.emit("avgpool", y.reshaped([y.shape[0], y.shape[1], 1, 1]))
         try taps.emit("_fc", fc(y))

@@ -6,6 +6,12 @@
 public struct Conv2d {
     public enum Padding { case fixed(Int), same }
 
+    /// The module's name, its checkpoint key prefix (`layer1.0.conv1`), which is its tap name.
+    public let name: String
+    /// The BatchNorm that follows it, folded in, or kept apart in `separateBN` when the
+    /// convolution's own output is wanted (`WeightReader.unfolded`).
+    public private(set) var bnName: String?
+    public private(set) var separateBN: BatchNorm?
     public var weight: Tensor          // [O, C/groups, kH, kW]
     public var bias: [Float]?          // [O]
     public var stride: Int
@@ -19,6 +25,7 @@ public struct Conv2d {
     /// Reads `<scope>.weight` (and `<scope>.bias` when `bias`) with the shape the layer implies.
     public init(_ r: WeightReader, in c: Int, out o: Int, kernel k: Int, stride: Int = 1, padding: Padding = .fixed(0),
                 groups: Int = 1, bias: Bool = true) throws {
+        name = r.prefix
         weight = try r.tensor("weight", shape: [o, c / groups, k, k])
         self.bias = bias ? try r.tensor("bias", shape: [o]).data : nil
         self.stride = stride
@@ -37,6 +44,13 @@ public struct Conv2d {
     public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
         conv2d(x, weight: weight, bias: bias, geometry: geometry(height: x.shape[2], width: x.shape[3]), activation: activation,
                winograd: winograd)
+    }
+
+    /// Attaches the BatchNorm named `name` that follows this convolution: folded into the weights,
+    /// or kept apart when `separate` (the convolution's own output is a requested tap).
+    public mutating func attach(_ bn: BatchNorm, name: String, separate: Bool) {
+        bnName = name
+        if separate { separateBN = bn } else { fold(bn) }
     }
 
     /// Folds y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta into the weights and bias,
@@ -61,6 +75,17 @@ public struct BatchNorm {
     public var weight: [Float], bias: [Float], runningMean: [Float], runningVar: [Float]
     public var eps: Double
 
+    /// y = scale * x + shift per channel, the BatchNorm at inference.
+    public var scaleAndShift: (scale: [Float], shift: [Float]) {
+        var scale = [Float](), shift = [Float]()
+        for ch in weight.indices {
+            let s = Double(weight[ch]) / (Double(runningVar[ch]) + eps).squareRoot()
+            scale.append(Float(s))
+            shift.append(Float(Double(bias[ch]) - s * Double(runningMean[ch])))
+        }
+        return (scale, shift)
+    }
+
     public init(_ r: WeightReader, channels c: Int, eps: Double = 1e-5) throws {
         weight = try r.tensor("weight", shape: [c]).data
         bias = try r.tensor("bias", shape: [c]).data
@@ -70,11 +95,12 @@ public struct BatchNorm {
     }
 }
 
-/// A convolution immediately followed by its BatchNorm, stored folded.
+/// A convolution immediately followed by its BatchNorm, stored folded unless the convolution's
+/// own output is wanted (`WeightReader.unfolded`).
 public func convBN(_ conv: WeightReader, _ bn: WeightReader, in c: Int, out o: Int, kernel k: Int, stride: Int = 1,
-                   padding: Conv2d.Padding = .fixed(0), groups: Int = 1, eps: Double = 1e-5) throws -> Conv2d {
-    var layer = try Conv2d(conv, in: c, out: o, kernel: k, stride: stride, padding: padding, groups: groups, bias: false)
-    layer.fold(try BatchNorm(bn, channels: o, eps: eps))
+                   padding: Conv2d.Padding = .fixed(0), groups: Int = 1, bias: Bool = false, eps: Double = 1e-5) throws -> Conv2d {
+    var layer = try Conv2d(conv, in: c, out: o, kernel: k, stride: stride, padding: padding, groups: groups, bias: bias)
+    layer.attach(try BatchNorm(bn, channels: o, eps: eps), name: bn.prefix, separate: conv.unfolded.contains(conv.prefix))
     return layer
 }
 

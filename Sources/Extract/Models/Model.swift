@@ -9,11 +9,15 @@ protocol Network {
 public enum ModelError: Error, CustomStringConvertible {
     case unknownLayer(String, Architecture)
     case inputShape([Int], Architecture)
+    case foldedConvolution(String, Architecture)
 
     public var description: String {
         switch self {
         case let .unknownLayer(name, arch):
             return "unknown layer `\(name)` for \(arch.rawValue); `pipeline layers --model \(arch.rawValue)` lists them"
+        case let .foldedConvolution(name, arch):
+            return "layer `\(name)` of \(arch.rawValue) is a convolution whose BatchNorm was folded into it at load time; "
+                + "name it in the layers the model is built for (Model(_:weights:layers:)) to get its own output"
         case let .inputShape(shape, arch):
             return "\(arch.rawValue) takes images as [N, 3, H, W]; got \(shape)"
         }
@@ -27,8 +31,12 @@ public final class Model {
 
     /// Builds `architecture` from a state dict with torchvision's (or efficientnet-lite-pytorch's) keys.
     /// Every key must be used: a leftover key means the checkpoint is not for this architecture.
-    public convenience init(_ architecture: Architecture, weights: StateDict) throws {
-        try self.init(architecture, reader: WeightReader(weights))
+    /// `layers` are the taps that will be asked for: a convolution among them keeps its BatchNorm
+    /// apart (its own output exists only then); every other BatchNorm is folded.
+    public convenience init(_ architecture: Architecture, weights: StateDict, layers: [String] = []) throws {
+        let reader = WeightReader(weights)
+        reader.unfolded = Set(layers + layers.compactMap { architecture.aliases[$0] })
+        try self.init(architecture, reader: reader)
     }
 
     /// The architecture with seeded random weights: for speed measurements and layer listings.
@@ -47,12 +55,13 @@ public final class Model {
         try r.finish()
     }
 
-    /// The node a layer name or alias refers to.
+    /// The node a layer name or alias refers to. torchvision's node names come first: an alias
+    /// only stands for a name that is not a node.
     public func resolve(_ layer: String) throws -> String {
-        let node = architecture.aliases[layer] ?? layer
         if nodeNames == nil { nodeNames = Set(try layers().map(\.name)) }
-        guard nodeNames?.contains(node) == true else { throw ModelError.unknownLayer(layer, architecture) }
-        return node
+        if nodeNames?.contains(layer) == true { return layer }
+        if let node = architecture.aliases[layer], nodeNames?.contains(node) == true { return node }
+        throw ModelError.unknownLayer(layer, architecture)
     }
 
     /// Outputs of `layers` (names or aliases) for x: [N, 3, H, W], keyed as asked.
@@ -63,6 +72,9 @@ public final class Model {
         do {
             try network.forward(x, taps)
         } catch is ForwardComplete {}
+        if let folded = taps.missing().sorted().first {
+            throw ModelError.foldedConvolution(folded, architecture)
+        }
         var result: [String: Tensor] = [:]
         for (name, node) in zip(layers, nodes) { result[name] = taps.outputs[node] }
         return result

@@ -30,12 +30,10 @@ struct ResNet: Network {
             var y = x
             for (i, conv) in convs.dropLast().enumerated() {
                 let relu = i == 0 ? "relu" : "relu_\(i)"
-                y = try taps.layer("\(name).bn\(i + 1)", then: "\(name).\(relu)", activation: .relu) { conv(y, activation: $0) }
+                y = try taps.conv(conv, y, activation: .relu, then: "\(name).\(relu)")
             }
-            y = convs[convs.count - 1](y)
-            try taps.emit("\(name).bn\(convs.count)", y)
-            let identity = downsample.map { $0(x) } ?? x
-            if downsample != nil { try taps.emit("\(name).downsample.1", identity) }
+            y = try taps.conv(convs[convs.count - 1], y)
+            let identity = try downsample.map { try taps.conv($0, x) } ?? x
             add(into: &y, identity, activation: .relu)
             return y
         }
@@ -72,7 +70,7 @@ struct ResNet: Network {
     }
 
     func forward(_ x: Tensor, _ taps: Taps) throws {
-        var y = try taps.layer("bn1", then: "relu", activation: .relu) { stem(x, activation: $0) }
+        var y = try taps.conv(stem, x, activation: .relu, then: "relu")
         y = maxPool2d(y, kernel: 3, stride: 2, padding: 1)
         try taps.emit("maxpool", y)
         for (s, stage) in stages.enumerated() {

@@ -52,6 +52,53 @@ public final class Taps {
     }
 }
 
+extension Taps {
+    /// Runs `conv` (with its BatchNorm, folded or kept apart) and then `activation`, emitting the
+    /// convolution's output (`conv.name`), its BatchNorm's (`conv.bnName`) and the activation's
+    /// (`after`), fused where nobody asked for the intermediate outputs.
+    func conv(_ conv: Conv2d, _ x: Tensor, activation: Activation = .none, then after: String? = nil) throws -> Tensor {
+        if let bn = conv.separateBN, let bnName = conv.bnName {
+            let raw = conv(x)
+            try emit(conv.name, raw)
+            let (scale, shift) = bn.scaleAndShift
+            let y = affine(raw, scale: scale, shift: shift)
+            try emit(bnName, y)
+            guard let after else { return activate(y, activation) }
+            let z = activate(y, activation)
+            try emit(after, z)
+            return z
+        }
+        // Folded: the convolution's own output does not exist; listing still names it, with its shape.
+        if listing, conv.bnName != nil { try emit(conv.name, conv(x)) }
+        let first = conv.bnName ?? conv.name
+        guard let after else {
+            if activation == .none || wants(first) {
+                let y = conv(x)
+                try emit(first, y)
+                return activate(y, activation)
+            }
+            return conv(x, activation: activation)
+        }
+        return try layer(first, then: after, activation: activation) { conv(x, activation: $0) }
+    }
+
+    /// Whether every requested tap was reached by the pass (a folded convolution's is not).
+    func missing() -> Set<String> { wanted.subtracting(outputs.keys) }
+}
+
+/// y[n, c] = scale[c] * x[n, c] + shift[c]: a BatchNorm at inference, when it is not folded.
+func affine(_ x: Tensor, scale: [Float], shift: [Float]) -> Tensor {
+    var y = x
+    let c = x.shape[1], plane = x.count / max(x.shape[0] * c, 1)
+    y.data.withUnsafeMutableBufferPointer { p in
+        for i in 0..<(x.shape[0] * c) {
+            let s = scale[i % c], t = shift[i % c]
+            for j in i * plane..<(i + 1) * plane { p[j] = p[j] * s + t }
+        }
+    }
+    return y
+}
+
 func activate(_ x: Tensor, _ a: Activation) -> Tensor {
     if a == .none { return x }
     var y = x

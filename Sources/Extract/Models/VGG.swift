@@ -60,8 +60,9 @@ struct VGG: Network {
             guard case .conv(let o) = item else { return (nil, index) }
             defer { c = o }
             // torchvision's make_layers gives every conv a bias, BatchNorm or not.
-            var conv = try Conv2d(f.scope(index), in: c, out: o, kernel: 3, padding: .fixed(1))
-            if batchNorm { conv.fold(try BatchNorm(f.scope(index + 1), channels: o)) }
+            let conv = batchNorm
+                ? try convBN(f.scope(index), f.scope(index + 1), in: c, out: o, kernel: 3, padding: .fixed(1), bias: true)
+                : try Conv2d(f.scope(index), in: c, out: o, kernel: 3, padding: .fixed(1))
             return (conv, index)
         }
         self.batchNorm = batchNorm
@@ -81,9 +82,7 @@ struct VGG: Network {
                 try taps.emit("features.\(index)", y)
                 continue
             }
-            // With BatchNorm folded, the first output available is the BatchNorm's (index + 1).
-            let pre = "features.\(index + (batchNorm ? 1 : 0))"
-            y = try taps.layer(pre, then: "features.\(index + (batchNorm ? 2 : 1))", activation: .relu) { conv(y, activation: $0) }
+            y = try taps.conv(conv, y, activation: .relu, then: "features.\(index + (batchNorm ? 2 : 1))")
         }
         y = adaptiveAvgPool2d(y, outputHeight: 7, outputWidth: 7)
         try taps.emit("avgpool", y)

@@ -195,6 +195,8 @@ def vgg(depth, batch_norm):
                     y = g.tap(f"features.{i}", g.maxpool(y, 2, 2)); n //= 2
                 else:
                     y = g.conv(y, f"features.{i}", 1, (1, 1, 1, 1))
+                    if batch_norm and i == 0:
+                        g.tap("features.0", y)
                     if batch_norm:
                         y = g.tap(f"features.{i + 1}", g.bn(y, f"features.{i + 1}"))
                     y = g.relu(y)
@@ -235,7 +237,8 @@ def resnet(depth):
         sd.linear("fc", 1000, c)
 
         def build(g):
-            y = g.tap("bn1", g.bn(g.conv("input", "conv1", 2, (3, 3, 3, 3)), "bn1"))
+            y = g.tap("conv1", g.conv("input", "conv1", 2, (3, 3, 3, 3)))
+            y = g.tap("bn1", g.bn(y, "bn1"))
             y = g.tap("relu", g.relu(y))
             y = g.tap("maxpool", g.maxpool(y, 3, 2, 1))
             for p, stride, down, li, last in plan:
@@ -245,8 +248,17 @@ def resnet(depth):
                     z = g.bn(g.conv(z, p + ".conv3"), p + ".bn3")
                 else:
                     z = g.relu(g.bn(g.conv(y, p + ".conv1", stride, (1, 1, 1, 1)), p + ".bn1"))
-                    z = g.bn(g.conv(z, p + ".conv2", 1, (1, 1, 1, 1)), p + ".bn2")
-                idn = g.bn(g.conv(y, p + ".downsample.0", stride), p + ".downsample.1") if down else y
+                    z = g.conv(z, p + ".conv2", 1, (1, 1, 1, 1))
+                    if p == "layer1.1":
+                        g.tap("layer1.1.conv2", z)
+                    z = g.bn(z, p + ".bn2")
+                if down:
+                    c = g.conv(y, p + ".downsample.0", stride)
+                    if p == "layer2.0":
+                        g.tap("layer2.0.downsample.0", c)
+                    idn = g.bn(c, p + ".downsample.1")
+                else:
+                    idn = y
                 y = g.relu(g.add(z, idn))
                 if p == "layer1.0":
                     g.tap("layer1.0", y)
@@ -293,7 +305,8 @@ def efficientnet_lite0(size, weights=None):
 
     def build(g):
         a, bb = same_pads(size, 3, 2)
-        y = g.tap("_bn0", g.bn(g.conv("input", "_conv_stem", 2, (a, a, bb, bb)), "_bn0", eps))
+        y = g.tap("_conv_stem", g.conv("input", "_conv_stem", 2, (a, a, bb, bb)))
+        y = g.tap("_bn0", g.bn(y, "_bn0", eps))
         y = g.tap("stem", g.relu6(y))
         n = -(-size // 2)
         for i, (p, k, st, e, ci, cout) in enumerate(plan):
@@ -301,8 +314,13 @@ def efficientnet_lite0(size, weights=None):
             if e != 1:
                 z = g.relu6(g.bn(g.conv(z, p + "._expand_conv"), p + "._bn0", eps))
             a, bb = same_pads(n, k, st)
-            z = g.relu6(g.bn(g.conv(z, p + "._depthwise_conv", st, (a, a, bb, bb), groups=ci * e), p + "._bn1", eps))
-            z = g.bn(g.conv(z, p + "._project_conv"), p + "._bn2", eps)
+            z = g.bn(g.conv(z, p + "._depthwise_conv", st, (a, a, bb, bb), groups=ci * e), p + "._bn1", eps)
+            if i == 3:
+                g.tap("_blocks.3._bn1", z)
+            z = g.conv(g.relu6(z), p + "._project_conv")
+            if i == 3:
+                g.tap("_blocks.3._project_conv", z)
+            z = g.bn(z, p + "._bn2", eps)
             if st == 1 and ci == cout:
                 z = g.add(z, y)
             y, n = z, -(-n // st)
