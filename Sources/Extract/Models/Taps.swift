@@ -102,6 +102,6 @@ func affine(_ x: Tensor, scale: [Float], shift: [Float]) -> Tensor {
 func activate(_ x: Tensor, _ a: Activation) -> Tensor {
     if a == .none { return x }
     var y = x
-    y.data.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = a.apply(p[i]) } }
+    apply(a, to: &y)
     return y
 }
