@@ -1,17 +1,20 @@
 // Every architecture against onnxruntime on the same random weights and inputs
-// (Tests/ExtractTests/Golden/make_models.py), at 224x224 and one other size, several taps each.
+// (Tests/ExtractTests/Golden/make_models.py), at the native size (224, Inception v3's 299) and one
+// other size (the native size only for DenseNet-161/201 and Inception v3, to keep the debug test run short),
+// several taps each.
 // Tolerance: max |ours - reference| <= 1e-4 * max |reference|, per tap.
 import XCTest
 @testable import Extract
 
 final class ModelGoldenTests: XCTestCase {
-    func check(_ arch: Architecture, file: StaticString = #filePath, line: UInt = #line) throws {
+    func check(_ arch: Architecture, sizes: Int = 2, file: StaticString = #filePath, line: UInt = #line) throws {
         let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).safetensors"))
         let golden = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).golden.safetensors"))
         let taps = Set(golden.keys.filter { !$0.hasPrefix("input@") }.map { String($0.split(separator: "@")[0]) })
         let model = try Model(arch, weights: weights, layers: Array(taps))
         let inputs = golden.keys.filter { $0.hasPrefix("input@") }
-        XCTAssertEqual(inputs.count, 2, "two input sizes", file: file, line: line)
+        XCTAssertNotNil(golden["input@\(arch.inputSize)"], "the native input size", file: file, line: line)
+        XCTAssertEqual(inputs.count, sizes, "input sizes", file: file, line: line)
         for inputKey in inputs {
             let size = inputKey.dropFirst("input@".count)
             guard let x = golden[inputKey] else { continue }
@@ -47,6 +50,9 @@ final class ModelGoldenTests: XCTestCase {
     func testResNet101() throws { try check(.resnet101) }
     func testResNet152() throws { try check(.resnet152) }
     func testEfficientNetLite0() throws { try check(.efficientnet_lite0) }
+    func testMobileNetV2() throws { try check(.mobilenet_v2) }
+    func testMobileNetV3Small() throws { try check(.mobilenet_v3_small) }
+    func testMobileNetV3Large() throws { try check(.mobilenet_v3_large) }
 
     func testAliasesNameReLUOutputs() throws {
         let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/alexnet.safetensors"))

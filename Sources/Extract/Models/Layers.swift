@@ -148,3 +148,29 @@ public struct Linear {
         linear(flatten(x), weight: weight, bias: bias, activation: activation)
     }
 }
+
+/// torchvision.ops.Conv2dNormActivation (MobileNet v2/v3's blocks; ShuffleNet's conv1 and conv5 have
+/// the same layout): `<name>.0` convolution with padding (k - 1) / 2, `<name>.1` BatchNorm (folded),
+/// `<name>.2` the activation unless it is `.none`.
+struct ConvNormActivation {
+    let conv: Conv2d
+    let activation: Activation
+    let name: String
+
+    init(_ r: WeightReader, in c: Int, out o: Int, kernel k: Int, stride: Int = 1, groups: Int = 1,
+         activation: Activation, eps: Double = 1e-5) throws {
+        conv = try convBN(r.scope(0), r.scope(1), in: c, out: o, kernel: k, stride: stride, padding: .fixed((k - 1) / 2),
+                          groups: groups, eps: eps)
+        self.activation = activation
+        name = r.prefix
+    }
+
+    var outChannels: Int { conv.outChannels }
+
+    /// Emits `<name>.0`, `.1`, `.2` and the module's own output `<name>`.
+    func callAsFunction(_ x: Tensor, _ taps: Taps) throws -> Tensor {
+        let y = try taps.conv(conv, x, activation: activation, then: activation == .none ? nil : "\(name).2")
+        try taps.emit(name, y)
+        return y
+    }
+}

@@ -6,7 +6,8 @@ efficientnet-lite-pytorch's state_dict keys), on random inputs.
 
 For each architecture writes OUT_DIR/<arch>.safetensors (the weights, read by the Swift tests as a
 checkpoint) and OUT_DIR/<arch>.golden.safetensors holding `input@<size>` ([N, 3, size, size]) and
-`<node>@<size>` (the reference output of that node). Weights run to hundreds of MB, so this runs at
+`<node>@<size>` (the reference output of that node), at the native size (224, Inception v3's 299)
+and a second size (none for the largest networks, to keep test time down). Weights run to hundreds of MB, so this runs at
 test set-up (scripts/test) instead of being committed; it is deterministic (seeded).
 Tolerance used by ModelGoldenTests: max |ours - reference| <= 1e-4 * max |reference|.
 """
@@ -51,8 +52,36 @@ class Graph:
     def relu6(self, x):
         return self.node("Clip", [x, self.const("zero", 0.0), self.const("six", 6.0)])
 
-    def maxpool(self, x, k, s, p=0):
-        return self.node("MaxPool", [x], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
+    def maxpool(self, x, k, s, p=0, ceil=False):
+        return self.node("MaxPool", [x], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4, ceil_mode=int(ceil))
+
+    def avgpool(self, x, k, s, p=0, count_include_pad=True):
+        return self.node("AveragePool", [x], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4,
+                         count_include_pad=int(count_include_pad))
+
+    def hardswish(self, x): return self.node("HardSwish", [x])
+    # ONNX's HardSigmoid defaults to alpha 0.2; torch's is relu6(x + 3) / 6.
+    def hardsigmoid(self, x): return self.node("HardSigmoid", [x], alpha=1.0 / 6, beta=0.5)
+    def mul(self, a, b): return self.node("Mul", [a, b])
+    def concat(self, xs): return self.node("Concat", list(xs), axis=1)
+
+    def split(self, x, parts):
+        """x.chunk(len(parts)) on the channels: ONNX Split with the part sizes."""
+        outs = [f"split_{self.count + 1}_{i}" for i in range(len(parts))]
+        self.count += 1
+        self.nodes.append(helper.make_node("Split", [x, self.const_i64(f"split{parts}", parts)], outs, axis=1))
+        return outs
+
+    def const_i64(self, name, value):
+        if name not in self.inits:
+            self.inits[name] = numpy_helper.from_array(np.asarray(value, np.int64), name)
+        return name
+
+    def channel_shuffle(self, x, groups, c, hw):
+        """torchvision's view(N, g, C/g, H, W) -> transpose(1, 2) -> view(N, C, H, W), as Reshape/Transpose."""
+        y = self.node("Reshape", [x, self.const_i64(f"shape5_{groups}_{c}_{hw}", [-1, groups, c // groups, hw[0], hw[1]])])
+        y = self.node("Transpose", [y], perm=[0, 2, 1, 3, 4])
+        return self.node("Reshape", [y, self.const_i64(f"shape4_{c}_{hw}", [-1, c, hw[0], hw[1]])])
 
     def adaptive_avgpool(self, x, in_hw, out_hw):
         """AdaptiveAvgPool2d as two matrix products, Y = Ph X Pw^T, with torch's cell bounds."""
@@ -68,6 +97,8 @@ class Graph:
 
     def global_avgpool(self, x): return self.node("GlobalAveragePool", [x])
     def flatten(self, x): return self.node("Flatten", [x], axis=1)
+
+    def mean_hw(self, x): return self.node("ReduceMean", [x], axes=[2, 3], keepdims=0)
 
     def linear(self, x, key):
         return self.node("Gemm", [x, self.const(key + ".weight", self.sd[key + ".weight"]),
@@ -332,12 +363,129 @@ def efficientnet_lite0(size, weights=None):
     return sd, build
 
 
+def make_divisible(v, d=8):
+    """torchvision.models._utils._make_divisible."""
+    n = max(d, int(v + d / 2) // d * d)
+    return n + d if n < 0.9 * v else n
+
+
+def cna(g, x, key, act, stride=1, groups=1, eps=1e-5, k=None):
+    """Conv2dNormActivation: `key.0` conv with padding (k - 1) // 2, `key.1` BatchNorm, activation."""
+    k = k or g.sd[key + ".0.weight"].shape[2]
+    p = (k - 1) // 2
+    y = g.bn(g.conv(x, key + ".0", stride, (p, p, p, p), groups), key + ".1", eps)
+    return act(y) if act else y
+
+
+MV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def mobilenet_v2(size):
+    # BatchNorm scales 0.25..0.75 as for EfficientNet-Lite: keeps ReLU6 in its working range.
+    sd = Weights(21)
+    sd.bn = lambda key, c: Weights.bn(sd, key, c, gamma=(0.25, 0.75))
+    sd.conv("features.0.0", 32, 3, 3, False); sd.bn("features.0.1", 32)
+    plan, c, i = [], 32, 1
+    for t, out, n, s0 in MV2:
+        for r in range(n):
+            p, h = f"features.{i}", c * t
+            if t != 1:
+                sd.conv(p + ".conv.0.0", h, c, 1, False); sd.bn(p + ".conv.0.1", h)
+            d = 0 if t == 1 else 1
+            sd.conv(f"{p}.conv.{d}.0", h, 1, 3, False); sd.bn(f"{p}.conv.{d}.1", h)
+            sd.conv(f"{p}.conv.{d + 1}", out, h, 1, False); sd.bn(f"{p}.conv.{d + 2}", out)
+            plan.append((p, t, d, s0 if r == 0 else 1, c, out)); c, i = out, i + 1
+    sd.conv("features.18.0", 1280, 320, 1, False); sd.bn("features.18.1", 1280)
+    sd.linear("classifier.1", 1000, 1280)
+
+    def build(g):
+        y = g.tap("features.0", cna(g, "input", "features.0", g.relu6, 2))
+        for p, t, d, st, cin, out in plan:
+            z = y
+            if t != 1:
+                z = cna(g, z, p + ".conv.0", g.relu6)
+            z = cna(g, z, f"{p}.conv.{d}", g.relu6, st, cin * t)
+            if p == "features.2":
+                g.tap(p + ".conv.1.2", z)
+            z = g.bn(g.conv(z, f"{p}.conv.{d + 1}"), f"{p}.conv.{d + 2}")
+            y = g.add(z, y) if st == 1 and cin == out else z
+            if p in ("features.1", "features.3", "features.10", "features.17"):
+                g.tap(p, y)
+        y = g.tap("features", cna(g, y, "features.18", g.relu6))
+        y = g.tap("adaptive_avg_pool2d", g.global_avgpool(y))
+        g.tap("classifier.1", g.linear(g.flatten(y), "classifier.1"))
+    return sd, build
+
+
+MV3 = {"large": ([(16, 3, 16, 16, False, "RE", 1), (16, 3, 64, 24, False, "RE", 2), (24, 3, 72, 24, False, "RE", 1),
+                  (24, 5, 72, 40, True, "RE", 2), (40, 5, 120, 40, True, "RE", 1), (40, 5, 120, 40, True, "RE", 1),
+                  (40, 3, 240, 80, False, "HS", 2), (80, 3, 200, 80, False, "HS", 1), (80, 3, 184, 80, False, "HS", 1),
+                  (80, 3, 184, 80, False, "HS", 1), (80, 3, 480, 112, True, "HS", 1), (112, 3, 672, 112, True, "HS", 1),
+                  (112, 5, 672, 160, True, "HS", 2), (160, 5, 960, 160, True, "HS", 1), (160, 5, 960, 160, True, "HS", 1)], 1280),
+       "small": ([(16, 3, 16, 16, True, "RE", 2), (16, 3, 72, 24, False, "RE", 2), (24, 3, 88, 24, False, "RE", 1),
+                  (24, 5, 96, 40, True, "HS", 2), (40, 5, 240, 40, True, "HS", 1), (40, 5, 240, 40, True, "HS", 1),
+                  (40, 5, 120, 48, True, "HS", 1), (48, 5, 144, 48, True, "HS", 1), (48, 5, 288, 96, True, "HS", 2),
+                  (96, 5, 576, 96, True, "HS", 1), (96, 5, 576, 96, True, "HS", 1)], 1024)}
+
+
+def mobilenet_v3(variant):
+    def make(size):
+        sd, eps = Weights(31 if variant == "large" else 32), 1e-3
+        sd.bn = lambda key, c: Weights.bn(sd, key, c, gamma=(0.25, 0.75))
+        blocks, last = MV3[variant]
+        sd.conv("features.0.0", 16, 3, 3, False); sd.bn("features.0.1", 16)
+        plan = []
+        for i, (cin, k, e, out, se, act, st) in enumerate(blocks, 1):
+            p, j = f"features.{i}.block", 0
+            if e != cin:
+                sd.conv(f"{p}.0.0", e, cin, 1, False); sd.bn(f"{p}.0.1", e); j = 1
+            sd.conv(f"{p}.{j}.0", e, 1, k, False); sd.bn(f"{p}.{j}.1", e)
+            if se:
+                q = make_divisible(e // 4)
+                sd.conv(f"{p}.{j + 1}.fc1", q, e, 1); sd.conv(f"{p}.{j + 1}.fc2", e, q, 1)
+            sd.conv(f"{p}.{j + 1 + se}.0", out, e, 1, False); sd.bn(f"{p}.{j + 1 + se}.1", out)
+            plan.append((i, j, cin, k, e, out, se, act, st))
+        c = blocks[-1][3]
+        n = len(blocks) + 1
+        sd.conv(f"features.{n}.0", 6 * c, c, 1, False); sd.bn(f"features.{n}.1", 6 * c)
+        sd.linear("classifier.0", last, 6 * c); sd.linear("classifier.3", 1000, last)
+
+        def build(g):
+            y = g.tap("features.0", cna(g, "input", "features.0", g.hardswish, 2, eps=eps))
+            for i, j, cin, k, e, out, se, act, st in plan:
+                p, a = f"features.{i}.block", g.hardswish if act == "HS" else g.relu
+                z = cna(g, y, f"{p}.0", a, eps=eps) if j else y
+                z = cna(g, z, f"{p}.{j}", a, st, e, eps=eps)
+                if se:
+                    q = f"{p}.{j + 1}"
+                    s = g.hardsigmoid(g.conv(g.relu(g.conv(g.global_avgpool(z), q + ".fc1")), q + ".fc2"))
+                    if i == 4:
+                        g.tap(q + ".scale_activation", s)
+                    z = g.mul(s, z)
+                z = cna(g, z, f"{p}.{j + 1 + se}", None, eps=eps)
+                y = g.add(z, y) if st == 1 and cin == out else z
+                if i in (1, 2, 4, 6, len(plan)):
+                    g.tap(f"features.{i}", y)
+            y = g.tap("features", cna(g, y, f"features.{len(plan) + 1}", g.hardswish, eps=eps))
+            y = g.tap("avgpool", g.global_avgpool(y))
+            y = g.tap("classifier.1", g.hardswish(g.linear(g.flatten(y), "classifier.0")))
+            g.tap("classifier.3", g.linear(y, "classifier.3"))
+        return sd, build
+    return make
+
+
 ARCHS = {"alexnet": (alexnet, 256), "efficientnet_lite0": (efficientnet_lite0, 200)}
 for d in (11, 13, 16, 19):
     ARCHS[f"vgg{d}"] = (vgg(d, False), 192)
     ARCHS[f"vgg{d}_bn"] = (vgg(d, True), 192)
 for d in (18, 34, 50, 101, 152):
     ARCHS[f"resnet{d}"] = (resnet(d), 160)
+ARCHS["mobilenet_v2"] = (mobilenet_v2, 200)
+ARCHS["mobilenet_v3_small"] = (mobilenet_v3("small"), 200)
+ARCHS["mobilenet_v3_large"] = (mobilenet_v3("large"), 200)
+
+# Input side the weights were trained at, where it is not 224 (Inception_V3_Weights: crop 299).
+NATIVE = {"inception_v3": 299}
 
 
 def main(out, names):
@@ -348,7 +496,8 @@ def main(out, names):
             continue
         golden, weights = {}, None
         Weights.CACHE.clear()
-        for size, n in ((224, 2), (other, 1)):
+        sizes = [(NATIVE.get(name, 224), 2)] + ([(other, 1)] if other else [])
+        for size, n in sizes:
             sd, build = make(size)
             weights = sd
             x = np.random.default_rng(size).standard_normal((n, 3, size, size)).astype(np.float32)
