@@ -50,6 +50,12 @@ final class ModelGoldenTests: XCTestCase {
     func testResNet101() throws { try check(.resnet101) }
     func testResNet152() throws { try check(.resnet152) }
     func testEfficientNetLite0() throws { try check(.efficientnet_lite0) }
+    func testSqueezeNet10() throws { try check(.squeezenet1_0) }
+    func testSqueezeNet11() throws { try check(.squeezenet1_1) }
+    func testDenseNet121LegacyKeys() throws { try check(.densenet121) }
+    func testDenseNet169LegacyKeys() throws { try check(.densenet169) }
+    func testDenseNet161() throws { try check(.densenet161, sizes: 1) }
+    func testDenseNet201() throws { try check(.densenet201, sizes: 1) }
     func testMobileNetV2() throws { try check(.mobilenet_v2) }
     func testMobileNetV3Small() throws { try check(.mobilenet_v3_small) }
     func testMobileNetV3Large() throws { try check(.mobilenet_v3_large) }

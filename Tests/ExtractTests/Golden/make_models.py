@@ -11,7 +11,7 @@ and a second size (none for the largest networks, to keep test time down). Weigh
 test set-up (scripts/test) instead of being committed; it is deterministic (seeded).
 Tolerance used by ModelGoldenTests: max |ours - reference| <= 1e-4 * max |reference|.
 """
-import os, sys
+import os, re, sys
 import numpy as np
 import onnx, onnxruntime as ort
 from onnx import helper, numpy_helper, TensorProto
@@ -474,6 +474,101 @@ def mobilenet_v3(variant):
     return make
 
 
+SQUEEZE = {"1_0": ((96, 7), ["M", (16, 64), (16, 64), (32, 128), "M", (32, 128), (48, 192), (48, 192), (64, 256), "M", (64, 256)]),
+           "1_1": ((64, 3), ["M", (16, 64), (16, 64), "M", (32, 128), (32, 128), "M", (48, 192), (48, 192), (64, 256), (64, 256)])}
+
+
+def squeezenet(version):
+    def make(size):
+        sd = Weights(41 if version == "1_0" else 42)
+        (c, k), items = SQUEEZE[version]
+        sd.conv("features.0", c, 3, k)
+        for i, item in enumerate(items, 2):
+            if item != "M":
+                s, e = item
+                sd.conv(f"features.{i}.squeeze", s, c, 1); sd.conv(f"features.{i}.expand1x1", e, s, 1)
+                sd.conv(f"features.{i}.expand3x3", e, s, 3); c = 2 * e
+        sd.linear("classifier.1", 1000, c)
+        sd["classifier.1.weight"] = sd["classifier.1.weight"].reshape(1000, c, 1, 1)
+
+        def build(g):
+            y = g.tap("features.1", g.relu(g.conv("input", "features.0", 2)))
+            for i, item in enumerate(items, 2):
+                if item == "M":
+                    y = g.maxpool(y, 3, 2, ceil=True)
+                else:
+                    p = f"features.{i}"
+                    s = g.relu(g.conv(y, p + ".squeeze"))
+                    if i == 3:
+                        g.tap(p + ".squeeze_activation", s)
+                    y = g.concat([g.relu(g.conv(s, p + ".expand1x1")), g.relu(g.conv(s, p + ".expand3x3", 1, (1, 1, 1, 1)))])
+                if i in (2, 3, 6, 8):
+                    g.tap(f"features.{i}", y)
+            y = g.tap("features", y)
+            y = g.tap("classifier.2", g.relu(g.conv(y, "classifier.1")))
+            g.tap("classifier.3", g.global_avgpool(y))
+        return sd, build
+    return make
+
+
+DENSE = {121: (32, [6, 12, 24, 16], 64), 161: (48, [6, 12, 36, 24], 96), 169: (32, [6, 12, 32, 32], 64),
+         201: (32, [6, 12, 48, 32], 64)}
+
+
+def densenet(depth):
+    k, blocks, init = DENSE[depth]
+
+    def make(size):
+        sd = Weights(50 + depth)
+        sd.conv("features.conv0", init, 3, 7, False); sd.bn("features.norm0", init)
+        c = init
+        for b, n in enumerate(blocks, 1):
+            for i in range(1, n + 1):
+                p = f"features.denseblock{b}.denselayer{i}"
+                sd.bn(p + ".norm1", c); sd.conv(p + ".conv1", 4 * k, c, 1, False)
+                sd.bn(p + ".norm2", 4 * k); sd.conv(p + ".conv2", k, 4 * k, 3, False); c += k
+            if b < len(blocks):
+                p = f"features.transition{b}"
+                sd.bn(p + ".norm", c); sd.conv(p + ".conv", c // 2, c, 1, False); c //= 2
+        sd.bn("features.norm5", c); sd.linear("classifier", 1000, c)
+
+        def build(g):
+            y = g.relu(g.bn(g.conv("input", "features.conv0", 2, (3, 3, 3, 3)), "features.norm0"))
+            y = g.tap("features.pool0", g.maxpool(y, 3, 2, 1))
+            for b, n in enumerate(blocks, 1):
+                for i in range(1, n + 1):
+                    p = f"features.denseblock{b}.denselayer{i}"
+                    z = g.relu(g.bn(y, p + ".norm1"))
+                    if (b, i) == (1, 2):
+                        g.tap(p + ".relu1", z)
+                    z = g.conv(z, p + ".conv1")
+                    if (b, i) == (2, 1):
+                        g.tap(p + ".conv1", z)
+                    z = g.conv(g.relu(g.bn(z, p + ".norm2")), p + ".conv2", 1, (1, 1, 1, 1))
+                    if (b, i) == (4, n):
+                        g.tap(p, z)
+                    y = g.concat([y, z])
+                if b in (1, 3):
+                    g.tap(f"features.denseblock{b}", y)
+                if b < len(blocks):
+                    p = f"features.transition{b}"
+                    y = g.avgpool(g.conv(g.relu(g.bn(y, p + ".norm")), p + ".conv"), 2, 2)
+                    if b == 2:
+                        g.tap(p, y)
+            y = g.tap("features.norm5", g.bn(y, "features.norm5"))
+            y = g.tap("adaptive_avg_pool2d", g.global_avgpool(g.relu(y)))
+            g.tap("classifier", g.linear(g.flatten(y), "classifier"))
+        return sd, build
+    return make
+
+
+def legacy_densenet_keys(sd):
+    """torchvision's DenseNet checkpoints name `denselayer1.norm1.weight` `denselayer1.norm.1.weight`, and
+    (saved before torch 0.4.1) have no `num_batches_tracked`."""
+    pattern = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))([12])\.(weight|bias|running_mean|running_var)$")
+    return {pattern.sub(r"\1.\2.\3", k): v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
+
+
 ARCHS = {"alexnet": (alexnet, 256), "efficientnet_lite0": (efficientnet_lite0, 200)}
 for d in (11, 13, 16, 19):
     ARCHS[f"vgg{d}"] = (vgg(d, False), 192)
@@ -481,11 +576,19 @@ for d in (11, 13, 16, 19):
 for d in (18, 34, 50, 101, 152):
     ARCHS[f"resnet{d}"] = (resnet(d), 160)
 ARCHS["mobilenet_v2"] = (mobilenet_v2, 200)
+ARCHS["densenet121"] = (densenet(121), 160)
+ARCHS["densenet169"] = (densenet(169), 160)
+ARCHS["densenet161"] = (densenet(161), None)
+ARCHS["densenet201"] = (densenet(201), None)
+ARCHS["squeezenet1_0"] = (squeezenet("1_0"), 227)  # odd sizes: ceil-mode pools keep a partial last window
+ARCHS["squeezenet1_1"] = (squeezenet("1_1"), 227)
 ARCHS["mobilenet_v3_small"] = (mobilenet_v3("small"), 200)
 ARCHS["mobilenet_v3_large"] = (mobilenet_v3("large"), 200)
 
 # Input side the weights were trained at, where it is not 224 (Inception_V3_Weights: crop 299).
 NATIVE = {"inception_v3": 299}
+# Checkpoints saved with the keys torchvision's own files have, so the loader's renames are exercised.
+SAVED_KEYS = {"densenet121": legacy_densenet_keys, "densenet169": legacy_densenet_keys}
 
 
 def main(out, names):
@@ -506,6 +609,7 @@ def main(out, names):
             golden[f"input@{size}"] = x
             for tap, value in g.run(x).items():
                 golden[f"{tap}@{size}"] = np.ascontiguousarray(value)
+        weights = SAVED_KEYS.get(name, dict)(weights)
         save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, os.path.join(out, f"{name}.safetensors"))
         save_file(golden, os.path.join(out, f"{name}.golden.safetensors.part"))
         os.replace(os.path.join(out, f"{name}.golden.safetensors.part"), os.path.join(out, f"{name}.golden.safetensors"))
