@@ -54,8 +54,10 @@ final class ModelGoldenTests: XCTestCase {
     func testSqueezeNet11() throws { try check(.squeezenet1_1) }
     func testDenseNet121LegacyKeys() throws { try check(.densenet121) }
     func testDenseNet169LegacyKeys() throws { try check(.densenet169) }
-    func testDenseNet161() throws { try check(.densenet161, sizes: 1) }
-    func testDenseNet201() throws { try check(.densenet201, sizes: 1) }
+    func testDenseNet161() throws { try check(.densenet161) }
+    func testDenseNet201() throws { try check(.densenet201) }
+    func testShuffleNetV2x05() throws { try check(.shufflenet_v2_x0_5) }
+    func testShuffleNetV2x10() throws { try check(.shufflenet_v2_x1_0) }
     func testMobileNetV2() throws { try check(.mobilenet_v2) }
     func testMobileNetV3Small() throws { try check(.mobilenet_v3_small) }
     func testMobileNetV3Large() throws { try check(.mobilenet_v3_large) }

@@ -569,6 +569,60 @@ def legacy_densenet_keys(sd):
     return {pattern.sub(r"\1.\2.\3", k): v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
 
 
+SHUFFLE = {"x0_5": [24, 48, 96, 192, 1024], "x1_0": [24, 116, 232, 464, 1024]}
+
+
+def shufflenet_v2(width):
+    ch = SHUFFLE[width]
+
+    def make(size):
+        # BatchNorm scales 0.25..0.75: the pass-through halves otherwise grow a hundredfold by stage 4.
+        sd = Weights(60 if width == "x0_5" else 61)
+        sd.bn = lambda key, c: Weights.bn(sd, key, c, gamma=(0.25, 0.75))
+        sd.conv("conv1.0", ch[0], 3, 3, False); sd.bn("conv1.1", ch[0])
+        plan, c = [], ch[0]
+        for s, n in enumerate([4, 8, 4]):
+            out, k = ch[s + 1], ch[s + 1] // 2
+            for i in range(n):
+                p = f"stage{s + 2}.{i}"
+                if i == 0:
+                    sd.conv(p + ".branch1.0", c, 1, 3, False); sd.bn(p + ".branch1.1", c)
+                    sd.conv(p + ".branch1.2", k, c, 1, False); sd.bn(p + ".branch1.3", k)
+                sd.conv(p + ".branch2.0", k, c if i == 0 else k, 1, False); sd.bn(p + ".branch2.1", k)
+                sd.conv(p + ".branch2.3", k, 1, 3, False); sd.bn(p + ".branch2.4", k)
+                sd.conv(p + ".branch2.5", k, k, 1, False); sd.bn(p + ".branch2.6", k)
+                plan.append((p, i == 0, c if i == 0 else k, out)); c = out
+        sd.conv("conv5.0", ch[4], c, 1, False); sd.bn("conv5.1", ch[4])
+        sd.linear("fc", 1000, ch[4])
+
+        def build(g):
+            y = g.tap("conv1", cna(g, "input", "conv1", g.relu, 2))
+            y = g.tap("maxpool", g.maxpool(y, 3, 2, 1))
+            n = (size + 1) // 2
+            n = (n + 1) // 2
+            for p, first, cin, out in plan:
+                k = out // 2
+                if first:
+                    n = (n + 1) // 2
+                    a = g.bn(g.conv(y, p + ".branch1.0", 2, (1, 1, 1, 1), cin), p + ".branch1.1")
+                    a = g.relu(g.bn(g.conv(a, p + ".branch1.2"), p + ".branch1.3"))
+                    b = y
+                else:
+                    a, b = g.split(y, [k, k])
+                b = g.relu(g.bn(g.conv(b, p + ".branch2.0"), p + ".branch2.1"))
+                b = g.bn(g.conv(b, p + ".branch2.3", 2 if first else 1, (1, 1, 1, 1), k), p + ".branch2.4")
+                if p == "stage2.1":
+                    g.tap(p + ".branch2.4", b)
+                b = g.relu(g.bn(g.conv(b, p + ".branch2.5"), p + ".branch2.6"))
+                y = g.channel_shuffle(g.concat([a, b]), 2, out, (n, n))
+                if p in ("stage2.0", "stage2.1", "stage3.7", "stage4.3"):
+                    g.tap(p, y)
+            y = g.tap("mean", g.mean_hw(cna(g, y, "conv5", g.relu)))
+            g.tap("fc", g.linear(y, "fc"))
+        return sd, build
+    return make
+
+
 ARCHS = {"alexnet": (alexnet, 256), "efficientnet_lite0": (efficientnet_lite0, 200)}
 for d in (11, 13, 16, 19):
     ARCHS[f"vgg{d}"] = (vgg(d, False), 192)
@@ -578,8 +632,10 @@ for d in (18, 34, 50, 101, 152):
 ARCHS["mobilenet_v2"] = (mobilenet_v2, 200)
 ARCHS["densenet121"] = (densenet(121), 160)
 ARCHS["densenet169"] = (densenet(169), 160)
-ARCHS["densenet161"] = (densenet(161), None)
-ARCHS["densenet201"] = (densenet(201), None)
+ARCHS["densenet161"] = (densenet(161), 160)
+ARCHS["densenet201"] = (densenet(201), 160)
+ARCHS["shufflenet_v2_x0_5"] = (shufflenet_v2("x0_5"), 200)
+ARCHS["shufflenet_v2_x1_0"] = (shufflenet_v2("x1_0"), 200)
 ARCHS["squeezenet1_0"] = (squeezenet("1_0"), 227)  # odd sizes: ceil-mode pools keep a partial last window
 ARCHS["squeezenet1_1"] = (squeezenet("1_1"), 227)
 ARCHS["mobilenet_v3_small"] = (mobilenet_v3("small"), 200)
