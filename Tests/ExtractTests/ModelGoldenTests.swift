@@ -58,6 +58,8 @@ final class ModelGoldenTests: XCTestCase {
     func testDenseNet201() throws { try check(.densenet201) }
     func testShuffleNetV2x05() throws { try check(.shufflenet_v2_x0_5) }
     func testShuffleNetV2x10() throws { try check(.shufflenet_v2_x1_0) }
+    func testGoogLeNet() throws { try check(.googlenet) }
+    func testInceptionV3() throws { try check(.inception_v3) }
     func testMobileNetV2() throws { try check(.mobilenet_v2) }
     func testMobileNetV3Small() throws { try check(.mobilenet_v3_small) }
     func testMobileNetV3Large() throws { try check(.mobilenet_v3_large) }
@@ -80,5 +82,43 @@ final class ModelGoldenTests: XCTestCase {
         let listed = try model.layers()
         XCTAssertEqual(listed.first { $0.name == "classifier.5" }?.shape, [4096])
         XCTAssertEqual(listed.first { $0.name == "features.12" }?.shape, [256, 6, 6])
+    }
+
+    /// torchvision's GoogLeNet checkpoint carries aux1/aux2, which the model drops (as torchvision does);
+    /// any other stray key is still an error, and a missing main key too.
+    func testAuxiliaryClassifiersAreIgnoredButNothingElse() throws {
+        let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/googlenet.safetensors"))
+        XCTAssertTrue(weights.keys.contains("aux1.fc2.weight") && weights.keys.contains("aux2.conv.bn.running_var"))
+        let all = weights.keys.compactMap { k in weights[k].map { (k, $0) } }
+        XCTAssertNoThrow(try Model(.googlenet, weights: StateDict(all.filter { !$0.0.hasPrefix("aux") })))
+        XCTAssertThrowsError(try Model(.googlenet, weights: StateDict(all + [("aux3.fc.weight", Tensor(zeros: [2]))]))) { error in
+            XCTAssertTrue("\(error)".contains("aux3.fc.weight"), "\(error)")
+        }
+        XCTAssertThrowsError(try Model(.googlenet, weights: StateDict(all.filter { $0.0 != "inception4a.branch3.1.bn.bias" }))) { error in
+            XCTAssertTrue("\(error)".contains("inception4a.branch3.1.bn.bias"), "\(error)")
+        }
+        // A different model's checkpoint with an aux1 module is not mistaken for GoogLeNet's.
+        XCTAssertThrowsError(try Model(.inception_v3, weights: weights))
+    }
+
+    /// SqueezeNet's, DenseNet's and Inception v3's names users know from Caffe and TensorFlow, and each
+    /// new architecture's default code layer.
+    func testNewFamiliesAliasesAndDefaultLayers() throws {
+        let models = try [Architecture.squeezenet1_0, .squeezenet1_1, .densenet121, .googlenet, .inception_v3, .shufflenet_v2_x0_5,
+                          .mobilenet_v2, .mobilenet_v3_small].map { ($0, try Model(random: $0)) }
+        let model = Dictionary(uniqueKeysWithValues: models)
+        XCTAssertEqual(try model[.squeezenet1_1]?.resolve("fire9"), "features.12")
+        XCTAssertEqual(try model[.squeezenet1_1]?.resolve("pool5"), "features.8")
+        XCTAssertEqual(try model[.squeezenet1_0]?.resolve("pool8"), "features.11")
+        XCTAssertEqual(try model[.densenet121]?.resolve("avgpool"), "adaptive_avg_pool2d")
+        XCTAssertEqual(try model[.inception_v3]?.resolve("pool_3"), "avgpool")
+        XCTAssertEqual(try model[.mobilenet_v3_small]?.resolve("hidden"), "classifier.1")
+        // Shapes as torchvision's comments give them (inception.py: N x 2048 x 8 x 8 at 299).
+        let listed = try model[.inception_v3]?.layers() ?? []
+        XCTAssertEqual(listed.first { $0.name == "Mixed_7c" }?.shape, [2048, 8, 8])
+        XCTAssertEqual(listed.first { $0.name == "Mixed_6e" }?.shape, [768, 17, 17])
+        for (arch, m) in models {
+            XCTAssertNoThrow(try m.resolve(arch.defaultLayer), "\(arch): default layer \(arch.defaultLayer)")
+        }
     }
 }

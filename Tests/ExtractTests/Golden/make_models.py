@@ -623,6 +623,163 @@ def shufflenet_v2(width):
     return make
 
 
+def basic_conv(sd, key, o, i, k):
+    """BasicConv2d of GoogLeNet and Inception v3: conv without bias, BatchNorm (eps 0.001), ReLU."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    sd.put(key + ".conv.weight", lambda: sd.rng.standard_normal((o, i, kh, kw), dtype=np.float32) * np.float32(np.sqrt(2.0 / (i * kh * kw))))
+    sd.bn(key + ".bn", o)
+
+
+def basic(g, x, key, stride=1, pad=(0, 0)):
+    ph, pw = (pad, pad) if isinstance(pad, int) else pad
+    return g.relu(g.bn(g.conv(x, key + ".conv", stride, (ph, pw, ph, pw)), key + ".bn", 1e-3))
+
+
+def transform_input(g, x):
+    """torchvision's transform_input: x[:, c] * (std[c] / 0.5) + (mean[c] - 0.5) / 0.5."""
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    y = g.mul(x, g.const("ti_scale", (std / 0.5).reshape(1, 3, 1, 1)))
+    return g.add(y, g.const("ti_shift", ((mean - 0.5) / 0.5).reshape(1, 3, 1, 1)))
+
+
+GOOGLENET = [("inception3a", [192, 64, 96, 128, 16, 32, 32]), ("inception3b", [256, 128, 128, 192, 32, 96, 64]),
+             ("inception4a", [480, 192, 96, 208, 16, 48, 64]), ("inception4b", [512, 160, 112, 224, 24, 64, 64]),
+             ("inception4c", [512, 128, 128, 256, 24, 64, 64]), ("inception4d", [512, 112, 144, 288, 32, 64, 64]),
+             ("inception4e", [528, 256, 160, 320, 32, 128, 128]), ("inception5a", [832, 256, 160, 320, 32, 128, 128]),
+             ("inception5b", [832, 384, 192, 384, 48, 128, 128])]
+
+
+def googlenet(size):
+    sd = Weights(70)
+    basic_conv(sd, "conv1", 64, 3, 7); basic_conv(sd, "conv2", 64, 64, 1); basic_conv(sd, "conv3", 192, 64, 3)
+    for name, c in GOOGLENET:
+        basic_conv(sd, name + ".branch1", c[1], c[0], 1)
+        basic_conv(sd, name + ".branch2.0", c[2], c[0], 1); basic_conv(sd, name + ".branch2.1", c[3], c[2], 3)
+        basic_conv(sd, name + ".branch3.0", c[4], c[0], 1); basic_conv(sd, name + ".branch3.1", c[5], c[4], 3)
+        basic_conv(sd, name + ".branch4.1", c[6], c[0], 1)
+    # The auxiliary classifiers torchvision's checkpoint carries (and drops after loading).
+    for aux, c in (("aux1", 512), ("aux2", 528)):
+        basic_conv(sd, aux + ".conv", 128, c, 1); sd.linear(aux + ".fc1", 1024, 2048); sd.linear(aux + ".fc2", 1000, 1024)
+    sd.linear("fc", 1000, 1024)
+
+    def build(g):
+        y = g.tap("conv1", basic(g, transform_input(g, "input"), "conv1", 2, 3))
+        y = g.tap("maxpool1", g.maxpool(y, 3, 2, ceil=True))
+        y = basic(g, basic(g, y, "conv2"), "conv3", 1, 1)
+        y = g.maxpool(y, 3, 2, ceil=True)
+        for name, c in GOOGLENET:
+            a = basic(g, y, name + ".branch1")
+            b = basic(g, basic(g, y, name + ".branch2.0"), name + ".branch2.1", 1, 1)
+            d = basic(g, basic(g, y, name + ".branch3.0"), name + ".branch3.1", 1, 1)
+            e = basic(g, g.maxpool(y, 3, 1, 1, ceil=True), name + ".branch4.1")
+            if name == "inception3a":
+                g.tap(name + ".branch3", d)
+            y = g.concat([a, b, d, e])
+            if name in ("inception3a", "inception4c", "inception5b"):
+                g.tap(name, y)
+            if name == "inception3b":
+                y = g.maxpool(y, 3, 2, ceil=True)
+            if name == "inception4e":
+                y = g.tap("maxpool4", g.maxpool(y, 2, 2, ceil=True))
+        y = g.tap("avgpool", g.global_avgpool(y))
+        g.tap("fc", g.linear(g.flatten(y), "fc"))
+    return sd, build
+
+
+def inception_block(kind, c, arg):
+    """Branches of torchvision's InceptionA..E as (name, out, kernel, stride, padding) convs, "avg", "max",
+    and ("pair", conv, conv) for InceptionE's two convolutions on one input; and the output channels."""
+    if kind == "A":
+        return [[("branch1x1", 64, 1, 1, 0)], [("branch5x5_1", 48, 1, 1, 0), ("branch5x5_2", 64, 5, 1, 2)],
+                [("branch3x3dbl_1", 64, 1, 1, 0), ("branch3x3dbl_2", 96, 3, 1, 1), ("branch3x3dbl_3", 96, 3, 1, 1)],
+                ["avg", ("branch_pool", arg, 1, 1, 0)]], 224 + arg
+    if kind == "B":
+        return [[("branch3x3", 384, 3, 2, 0)],
+                [("branch3x3dbl_1", 64, 1, 1, 0), ("branch3x3dbl_2", 96, 3, 1, 1), ("branch3x3dbl_3", 96, 3, 2, 0)],
+                ["max"]], 480 + c
+    if kind == "C":
+        r, col = ((1, 7), (0, 3)), ((7, 1), (3, 0))
+        return [[("branch1x1", 192, 1, 1, 0)],
+                [("branch7x7_1", arg, 1, 1, 0), ("branch7x7_2", arg, r[0], 1, r[1]), ("branch7x7_3", 192, col[0], 1, col[1])],
+                [("branch7x7dbl_1", arg, 1, 1, 0), ("branch7x7dbl_2", arg, col[0], 1, col[1]), ("branch7x7dbl_3", arg, r[0], 1, r[1]),
+                 ("branch7x7dbl_4", arg, col[0], 1, col[1]), ("branch7x7dbl_5", 192, r[0], 1, r[1])],
+                ["avg", ("branch_pool", 192, 1, 1, 0)]], 768
+    if kind == "D":
+        return [[("branch3x3_1", 192, 1, 1, 0), ("branch3x3_2", 320, 3, 2, 0)],
+                [("branch7x7x3_1", 192, 1, 1, 0), ("branch7x7x3_2", 192, (1, 7), 1, (0, 3)),
+                 ("branch7x7x3_3", 192, (7, 1), 1, (3, 0)), ("branch7x7x3_4", 192, 3, 2, 0)],
+                ["max"]], 512 + c
+    return [[("branch1x1", 320, 1, 1, 0)],
+            [("branch3x3_1", 384, 1, 1, 0), ("pair", ("branch3x3_2a", 384, (1, 3), 1, (0, 1)), ("branch3x3_2b", 384, (3, 1), 1, (1, 0)))],
+            [("branch3x3dbl_1", 448, 1, 1, 0), ("branch3x3dbl_2", 384, 3, 1, 1),
+             ("pair", ("branch3x3dbl_3a", 384, (1, 3), 1, (0, 1)), ("branch3x3dbl_3b", 384, (3, 1), 1, (1, 0)))],
+            ["avg", ("branch_pool", 192, 1, 1, 0)]], 2048
+
+
+INCEPTION = [("Mixed_5b", "A", 32), ("Mixed_5c", "A", 64), ("Mixed_5d", "A", 64), ("Mixed_6a", "B", 0), ("Mixed_6b", "C", 128),
+             ("Mixed_6c", "C", 160), ("Mixed_6d", "C", 160), ("Mixed_6e", "C", 192), ("Mixed_7a", "D", 0), ("Mixed_7b", "E", 0),
+             ("Mixed_7c", "E", 0)]
+
+
+def inception_v3(size):
+    sd = Weights(80)
+    stem = [("Conv2d_1a_3x3", 32, 3, 3, 2, 0), ("Conv2d_2a_3x3", 32, 32, 3, 1, 0), ("Conv2d_2b_3x3", 64, 32, 3, 1, 1),
+            ("Conv2d_3b_1x1", 80, 64, 1, 1, 0), ("Conv2d_4a_3x3", 192, 80, 3, 1, 0)]
+    for name, o, i, k, _, _ in stem:
+        basic_conv(sd, name, o, i, k)
+    plan, c = [], 192
+    for name, kind, arg in INCEPTION:
+        branches, out = inception_block(kind, c, arg)
+        for branch in branches:
+            cin = c
+            for step in branch:
+                if step in ("avg", "max"):
+                    continue
+                convs = step[1:] if step[0] == "pair" else [step]
+                for n, o, k, _, _ in convs:
+                    basic_conv(sd, f"{name}.{n}", o, cin, k)
+                cin = sum(cv[1] for cv in convs)
+        plan.append((name, branches)); c = out
+    # The auxiliary classifier torchvision's checkpoint carries (and drops after loading).
+    basic_conv(sd, "AuxLogits.conv0", 128, 768, 1); basic_conv(sd, "AuxLogits.conv1", 768, 128, 5)
+    sd.linear("AuxLogits.fc", 1000, 768)
+    sd.linear("fc", 1000, 2048)
+
+    def build(g):
+        y = transform_input(g, "input")
+        for name, _, _, _, s, p in stem:
+            y = basic(g, y, name, s, p)
+            if name == "Conv2d_1a_3x3":
+                g.tap(name, y)
+            if name in ("Conv2d_2b_3x3", "Conv2d_4a_3x3"):
+                y = g.maxpool(y, 3, 2)
+                if name == "Conv2d_4a_3x3":
+                    g.tap("maxpool2", y)
+        for name, branches in plan:
+            outs = []
+            for branch in branches:
+                z = y
+                for step in branch:
+                    if step == "avg":
+                        z = g.avgpool(z, 3, 1, 1, count_include_pad=True)
+                    elif step == "max":
+                        z = g.maxpool(z, 3, 2)
+                    elif step[0] == "pair":
+                        z = g.concat([basic(g, z, f"{name}.{n}", s, p) for n, _, _, s, p in step[1:]])
+                    else:
+                        n, _, _, s, p = step
+                        z = basic(g, z, f"{name}.{n}", s, p)
+                        if name == "Mixed_6b" and n == "branch7x7dbl_3":
+                            g.tap(f"{name}.{n}", z)
+                outs.append(z)
+            y = g.concat(outs)
+            if name in ("Mixed_5b", "Mixed_6a", "Mixed_6e", "Mixed_7a", "Mixed_7c"):
+                g.tap(name, y)
+        y = g.tap("avgpool", g.global_avgpool(y))
+        g.tap("fc", g.linear(g.flatten(y), "fc"))
+    return sd, build
+
+
 ARCHS = {"alexnet": (alexnet, 256), "efficientnet_lite0": (efficientnet_lite0, 200)}
 for d in (11, 13, 16, 19):
     ARCHS[f"vgg{d}"] = (vgg(d, False), 192)
@@ -636,6 +793,8 @@ ARCHS["densenet161"] = (densenet(161), 160)
 ARCHS["densenet201"] = (densenet(201), 160)
 ARCHS["shufflenet_v2_x0_5"] = (shufflenet_v2("x0_5"), 200)
 ARCHS["shufflenet_v2_x1_0"] = (shufflenet_v2("x1_0"), 200)
+ARCHS["googlenet"] = (googlenet, 200)
+ARCHS["inception_v3"] = (inception_v3, 160)
 ARCHS["squeezenet1_0"] = (squeezenet("1_0"), 227)  # odd sizes: ceil-mode pools keep a partial last window
 ARCHS["squeezenet1_1"] = (squeezenet("1_1"), 227)
 ARCHS["mobilenet_v3_small"] = (mobilenet_v3("small"), 200)
