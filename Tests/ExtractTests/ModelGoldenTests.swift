@@ -1,7 +1,6 @@
 // Every architecture against onnxruntime on the same random weights and inputs
 // (Tests/ExtractTests/Golden/make_models.py), at the native size (224, Inception v3's 299) and one
-// other size (the native size only for DenseNet-161/201 and Inception v3, to keep the debug test run short),
-// several taps each.
+// other size, several taps each, always including the architecture's default code layer.
 // Tolerance: max |ours - reference| <= 1e-4 * max |reference|, per tap.
 import XCTest
 @testable import Extract
@@ -12,6 +11,9 @@ final class ModelGoldenTests: XCTestCase {
         let golden = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).golden.safetensors"))
         let taps = Set(golden.keys.filter { !$0.hasPrefix("input@") }.map { String($0.split(separator: "@")[0]) })
         let model = try Model(arch, weights: weights, layers: Array(taps))
+        // The layer `extract` writes by default is among those checked.
+        XCTAssertTrue(taps.contains(try model.resolve(arch.defaultLayer)), "\(arch): default layer \(arch.defaultLayer) has no golden",
+                      file: file, line: line)
         let inputs = golden.keys.filter { $0.hasPrefix("input@") }
         XCTAssertNotNil(golden["input@\(arch.inputSize)"], "the native input size", file: file, line: line)
         XCTAssertEqual(inputs.count, sizes, "input sizes", file: file, line: line)
@@ -101,24 +103,20 @@ final class ModelGoldenTests: XCTestCase {
         XCTAssertThrowsError(try Model(.inception_v3, weights: weights))
     }
 
-    /// SqueezeNet's, DenseNet's and Inception v3's names users know from Caffe and TensorFlow, and each
-    /// new architecture's default code layer.
-    func testNewFamiliesAliasesAndDefaultLayers() throws {
-        let models = try [Architecture.squeezenet1_0, .squeezenet1_1, .densenet121, .googlenet, .inception_v3, .shufflenet_v2_x0_5,
-                          .mobilenet_v2, .mobilenet_v3_small].map { ($0, try Model(random: $0)) }
-        let model = Dictionary(uniqueKeysWithValues: models)
-        XCTAssertEqual(try model[.squeezenet1_1]?.resolve("fire9"), "features.12")
-        XCTAssertEqual(try model[.squeezenet1_1]?.resolve("pool5"), "features.8")
-        XCTAssertEqual(try model[.squeezenet1_0]?.resolve("pool8"), "features.11")
-        XCTAssertEqual(try model[.densenet121]?.resolve("avgpool"), "adaptive_avg_pool2d")
-        XCTAssertEqual(try model[.inception_v3]?.resolve("pool_3"), "avgpool")
-        XCTAssertEqual(try model[.mobilenet_v3_small]?.resolve("hidden"), "classifier.1")
-        // Shapes as torchvision's comments give them (inception.py: N x 2048 x 8 x 8 at 299).
-        let listed = try model[.inception_v3]?.layers() ?? []
-        XCTAssertEqual(listed.first { $0.name == "Mixed_7c" }?.shape, [2048, 8, 8])
+    /// SqueezeNet's, DenseNet's, Inception v3's and MobileNet v3's names users know from Caffe and TensorFlow.
+    func testNewFamiliesAliases() throws {
+        let squeeze = try Model(random: .squeezenet1_1)
+        XCTAssertEqual(try squeeze.resolve("fire9"), "features.12")
+        XCTAssertEqual(try squeeze.resolve("pool5"), "features.8")
+        XCTAssertEqual(try Model(random: .squeezenet1_0).resolve("pool8"), "features.11")
+        XCTAssertEqual(try Model(random: .mobilenet_v3_small).resolve("hidden"), "classifier.1")
+        let densenet = try Model(.densenet121, weights: StateDict.load(path: Fixtures.path(".fixtures/models/densenet121.safetensors")))
+        XCTAssertEqual(try densenet.resolve("avgpool"), "adaptive_avg_pool2d")
+        let inception = try Model(.inception_v3, weights: StateDict.load(path: Fixtures.path(".fixtures/models/inception_v3.safetensors")))
+        XCTAssertEqual(try inception.resolve("pool_3"), "avgpool")
+        // Shapes as torchvision's comments give them (inception.py: N x 768 x 17 x 17, N x 2048 x 8 x 8 at 299).
+        let listed = try inception.layers()
         XCTAssertEqual(listed.first { $0.name == "Mixed_6e" }?.shape, [768, 17, 17])
-        for (arch, m) in models {
-            XCTAssertNoThrow(try m.resolve(arch.defaultLayer), "\(arch): default layer \(arch.defaultLayer)")
-        }
+        XCTAssertEqual(listed.first { $0.name == "Mixed_7c" }?.shape, [2048, 8, 8])
     }
 }
