@@ -7,8 +7,9 @@ efficientnet-lite-pytorch's state_dict keys), on random inputs.
 For each architecture writes OUT_DIR/<arch>.safetensors (the weights, read by the Swift tests as a
 checkpoint) and OUT_DIR/<arch>.golden.safetensors holding `input@<size>` ([N, 3, size, size]) and
 `<node>@<size>` (the reference output of that node), at the native size (224, Inception v3's 299)
-and a second size (an entry of ARCHS may give None to skip it, should a network make tests slow). Weights run to hundreds of MB, so this runs at
-test set-up (scripts/test) instead of being committed; it is deterministic (seeded).
+and a second size (an entry of ARCHS may give None to skip it, should a network make tests slow).
+Weights run to hundreds of MB, so this runs at test set-up (scripts/test) instead of being
+committed; it is deterministic (seeded).
 Tolerance used by ModelGoldenTests: max |ours - reference| <= 1e-4 * max |reference|.
 """
 import os, re, sys
