@@ -15,9 +15,14 @@ void retain_large_blocks(void) {
 
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
+static inline float relu6f(float v) { return v < 0 ? 0 : (v > 6 ? 6 : v); }
+
+// Hardswish and Hardsigmoid as torch computes them: x * relu6(x + 3) / 6 and relu6(x + 3) / 6.
 static inline float activate(float v, int act) {
     if (act == 1) return v > 0 ? v : 0;
-    if (act == 2) return v < 0 ? 0 : (v > 6 ? 6 : v);
+    if (act == 2) return relu6f(v);
+    if (act == 3) return v * relu6f(v + 3) / 6;
+    if (act == 4) return relu6f(v + 3) / 6;
     return v;
 }
 
@@ -399,6 +404,8 @@ void bias_act(const float *src, float *dst, long n, float bias, int act) {
     switch (act) {
     case 1: for (long i = 0; i < n; i++) { float v = src[i] + bias; dst[i] = v > 0 ? v : 0; } break;
     case 2: for (long i = 0; i < n; i++) { float v = src[i] + bias; dst[i] = v < 0 ? 0 : (v > 6 ? 6 : v); } break;
+    case 3: for (long i = 0; i < n; i++) { float v = src[i] + bias; dst[i] = v * relu6f(v + 3) / 6; } break;
+    case 4: for (long i = 0; i < n; i++) { float v = src[i] + bias; dst[i] = relu6f(v + 3) / 6; } break;
     default: for (long i = 0; i < n; i++) dst[i] = src[i] + bias; break;
     }
 }

@@ -19,8 +19,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Layer the pass stops at (default: the architecture's code layer).")
     var layer: String?
 
-    @Option(help: "Input side in pixels.")
-    var size: Int = 224
+    @Option(help: "Input side in pixels (default: the architecture's: 224; 299 for inception_v3).")
+    var size: Int?
 
     @Option(help: "Timed passes; the best is reported, after one untimed warm-up pass.")
     var iterations: Int = 3
@@ -38,10 +38,11 @@ struct BenchCommand: ParsableCommand {
     var profile = false
 
     func validate() throws {
-        guard batch > 0, iterations > 0, threads > 0, size >= 32 else { throw ValidationError("--batch, --iterations, --threads must be positive and --size at least 32") }
+        guard batch > 0, iterations > 0, threads > 0, (size ?? 32) >= 32 else { throw ValidationError("--batch, --iterations, --threads must be positive and --size at least 32") }
     }
 
     func run() throws {
+        let size = self.size ?? model.inputSize
         // The sgemm peak with OpenBLAS's own threads; the engine then runs BLAS single-threaded in its workers.
         openblas_set_num_threads(Int32(threads))
         let peak = measuredPeakGFLOPS()
@@ -49,7 +50,7 @@ struct BenchCommand: ParsableCommand {
         Parallelism.threads = threads
         let net = try weights.map { try Model(model, weights: StateDict.load(path: $0)) } ?? Model(random: model)
         let tap = layer ?? model.defaultLayer
-        _ = try net.resolve(tap)
+        let node = try net.resolve(tap)
         let macs = try net.multiplyAdds(size: size, upTo: [tap])
         // Any values will do (speed does not depend on them); a cheap generator keeps setup short.
         var state: UInt32 = 12345
@@ -87,7 +88,7 @@ struct BenchCommand: ParsableCommand {
         if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil && core.lowercased() == "haswell" && cpuHasAVX512() {
             print("note: this CPU has AVX-512 but OPENBLAS_CORETYPE selects AVX2 kernels, about half the FP32 throughput; unset it to let OpenBLAS choose")
         }
-        if let theirs = try onnxruntime(tap: tap) {
+        if let theirs = try onnxruntime(tap: node, size: size) {
             print(String(format: "onnxruntime %@ batch %d, %d threads: %.1f images/s", model.rawValue, batch, threads, theirs))
             print(String(format: "ratio pipeline / onnxruntime: %.2f", ours / theirs))
         }
@@ -108,7 +109,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// onnxruntime's images/s from scripts/bench_ort.py, or nil when it is not installed.
-    func onnxruntime(tap: String) throws -> Double? {
+    func onnxruntime(tap: String, size: Int) throws -> Double? {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let script = root.appendingPathComponent("scripts/bench_ort.py").path
         let python = self.python ?? root.appendingPathComponent(".cache/venv/bin/python").path

@@ -10,7 +10,7 @@ struct LayersCommand: ParsableCommand {
     @Option(help: "Network architecture.")
     var model: Architecture = .efficientnet_lite0
 
-    @Option(help: "Input side in pixels (default: the architecture's, 224).")
+    @Option(help: "Input side in pixels (default: the architecture's: 224; 299 for inception_v3).")
     var size: Int?
 
     @Option(help: "Pooling used for the code length column: avg, max or grid:K.")

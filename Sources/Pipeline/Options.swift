@@ -35,9 +35,9 @@ struct ModelOptions: ParsableArguments {
 
 /// Overrides of the architecture's evaluation transform.
 struct PreprocessingOptions: ParsableArguments {
-    @Option(help: "Shorter side after resizing (default: the architecture's, 256).")
+    @Option(help: "Shorter side after resizing (default: the architecture's: 256; 342 for inception_v3).")
     var resize: Int?
-    @Option(help: "Side of the centre crop fed to the network (default: the architecture's, 224).")
+    @Option(help: "Side of the centre crop fed to the network (default: the architecture's: 224; 299 for inception_v3).")
     var crop: Int?
     @Option(help: ArgumentHelp("Per-channel mean, 0..1 units, as R,G,B (default: the architecture's).", valueName: "r,g,b"))
     var mean: String?

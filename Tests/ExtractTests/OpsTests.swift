@@ -17,6 +17,10 @@ struct SeededRandom: RandomNumberGenerator {
     }
 }
 
+extension Tensor {
+    func map(_ f: (Float) -> Float) -> Tensor { Tensor(shape: shape, data: data.map(f)) }
+}
+
 func assertClose(_ a: Tensor, _ b: Tensor, relative tol: Float = 1e-4, _ what: String,
                  file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(a.shape, b.shape, "\(what): shapes", file: file, line: line)
@@ -168,5 +172,59 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(cache.transformed(w, o: 16, c: 16, tile: 4).count, 36 * 16 * 16)
         w[0] += 1
         XCTAssertNotEqual(cache.transformed(w, o: 16, c: 16), first)
+    }
+
+    /// Hardswish and Hardsigmoid fused into convolutions (im2col, depthwise, Winograd) and linear layers,
+    /// and applied on their own, against the scalar definitions (torch's x * relu6(x + 3) / 6, relu6(x + 3) / 6).
+    func testHardActivationsMatchPlainLoop() {
+        var rng = SeededRandom(state: 10)
+        for act in [Activation.hardswish, .hardsigmoid] {
+            for (k, groups, c, size) in [(1, 1, 8, 9), (3, 8, 8, 17), (3, 1, 16, 16), (5, 1, 3, 7)] {
+                let o = groups == c ? c : 18
+                let g = Conv2dGeometry(kernel: k, padding: k / 2, groups: groups)
+                let x = rng.tensor([2, c, size, size]).map { $0 * 6 }, wt = rng.tensor([o, c / groups, k, k])
+                let bias = (0..<o).map { _ in Float.random(in: -3...3, using: &rng) }
+                assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: act),
+                            conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act), "conv k\(k) g\(groups) \(act)")
+            }
+            let x = rng.tensor([3, 40]).map { $0 * 5 }, w = rng.tensor([20, 40])
+            assertClose(linear(x, weight: w, bias: nil, activation: act), linearReference(x, weight: w, bias: nil, activation: act), "linear \(act)")
+            var y = rng.tensor([2, 3, 50, 50]).map { $0 * 5 }
+            let before = y
+            apply(act, to: &y)
+            XCTAssertEqual(y.data, before.data.map { act.apply($0) }, "\(act) on its own")
+        }
+        XCTAssertEqual([-4, -3, -1, 0, 1, 3, 4].map { Activation.hardswish.apply($0) }, [0, 0, -1.0 / 3, 0, 2.0 / 3, 3, 4])
+        XCTAssertEqual([-4, -3, 0, 3, 4].map { Activation.hardsigmoid.apply($0) }, [0, 0, 0.5, 1, 1])
+    }
+
+    func testAvgPoolMatchesPlainLoop() {
+        var rng = SeededRandom(state: 11)
+        for (k, s, p, ceil, include) in [(2, 2, 0, false, true), (3, 1, 1, false, true), (3, 1, 1, false, false),
+                                          (3, 2, 1, true, true), (3, 2, 0, true, false), (5, 3, 0, false, true)] {
+            for size in [7, 8, 17] {
+                let x = rng.tensor([2, 3, size, size + 1])
+                assertClose(avgPool2d(x, kernel: k, stride: s, padding: p, ceilMode: ceil, countIncludePad: include),
+                            avgPool2dReference(x, kernel: k, stride: s, padding: p, ceilMode: ceil, countIncludePad: include),
+                            "avgpool k\(k) s\(s) p\(p) ceil \(ceil) include \(include) \(size)")
+            }
+        }
+    }
+
+    func testChannelOpsMatchPlainLoop() {
+        var rng = SeededRandom(state: 12)
+        let parts = [rng.tensor([3, 2, 5, 4]), rng.tensor([3, 7, 5, 4]), rng.tensor([3, 1, 5, 4])]
+        let cat = concatChannels(parts)
+        XCTAssertEqual(cat, concatChannelsReference(parts))
+        XCTAssertEqual(sliceChannels(cat, 2..<9), parts[1])
+        XCTAssertEqual(sliceChannels(cat, 0..<2), parts[0])
+        let x = rng.tensor([2, 12, 3, 3])
+        XCTAssertEqual(channelShuffle(x, groups: 2), channelShuffleReference(x, groups: 2))
+        XCTAssertEqual(channelShuffle(x, groups: 3), channelShuffleReference(x, groups: 3))
+        // groups 2 interleaves the halves: output channel 1 is input channel 6.
+        XCTAssertEqual(Array(channelShuffle(x, groups: 2).data[9..<18]), Array(x.data[54..<63]))
+        let s = rng.tensor([2, 12])
+        XCTAssertEqual(scaleChannels(x, by: s), scaleChannelsReference(x, by: s))
+        XCTAssertEqual(scaleChannels(x, by: s.reshaped([2, 12, 1, 1])), scaleChannelsReference(x, by: s))
     }
 }

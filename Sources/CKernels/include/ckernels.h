@@ -7,7 +7,7 @@
 
 #include "resample.h"
 
-/// Activation codes: 0 none, 1 ReLU, 2 ReLU6 (Extract's `Activation`).
+/// Activation codes: 0 none, 1 ReLU, 2 ReLU6, 3 Hardswish, 4 Hardsigmoid (Extract's `Activation`).
 
 /// Winograd F(2x2, 3x3) input transform of one row of tiles of one channel: v[e * vstride + tx]
 /// = (B^T d B)[e] for the 4x4 patch d at input rows iy0 ..< iy0 + 4, columns 2 tx - left ..< 2 tx - left + 4

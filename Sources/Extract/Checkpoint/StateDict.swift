@@ -9,6 +9,17 @@ enum CheckpointRenames {
     /// Prefixes stripped when every key carries them: `module.` from nn.DataParallel and
     /// DistributedDataParallel, `_orig_mod.` from torch.compile.
     static let commonPrefixes = ["module.", "_orig_mod."]
+
+    /// torchvision's DenseNet checkpoints predate its module names: `denselayer1.norm.1.weight` is
+    /// today's `denselayer1.norm1.weight` (densenet.py's _load_state_dict, with the same pattern).
+    nonisolated(unsafe) static let legacyDenseLayer =
+        #/^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$/#
+
+    /// A key as today's torchvision names it.
+    static func current(_ key: String) -> String {
+        guard key.contains("denselayer"), let m = key.wholeMatch(of: legacyDenseLayer) else { return key }
+        return String(m.output.1) + String(m.output.2)  // `...denselayer1.norm` + `1.weight`
+    }
 }
 
 /// Named float32 tensors in file order.
@@ -37,7 +48,8 @@ public struct StateDict {
     }
 
     /// Reads a `.pth`/`.pt` file of either torch.save format, or a `.safetensors` file, by its
-    /// magic bytes; unwraps training-script wrappers and strips a common `module.` prefix.
+    /// magic bytes; unwraps training-script wrappers, strips a common `module.` prefix and renames
+    /// legacy DenseNet keys (`CheckpointRenames`).
     public static func load(path: String) throws -> StateDict {
         let file = try MappedFile(path: path)
         let bytes = file.bytes
@@ -55,6 +67,7 @@ public struct StateDict {
             throw CheckpointError.unreadable(
                 path: path, reason: "neither a torch.save file (zip or legacy pickle) nor safetensors")
         }
+        named = named.map { (CheckpointRenames.current($0.0), $0.1) }
         for prefix in CheckpointRenames.commonPrefixes
         where !named.isEmpty && named.allSatisfy({ $0.0.hasPrefix(prefix) }) {
             named = named.map { (String($0.0.dropFirst(prefix.count)), $0.1) }

@@ -6,8 +6,15 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     case vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
     case resnet18, resnet34, resnet50, resnet101, resnet152
     case efficientnet_lite0
+    case squeezenet1_0, squeezenet1_1
+    case densenet121, densenet161, densenet169, densenet201
+    case googlenet, inception_v3
+    case shufflenet_v2_x0_5, shufflenet_v2_x1_0
+    case mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large
 
-    public enum Family: Sendable { case alexnet, vgg, resnet, efficientnetLite }
+    public enum Family: Sendable {
+        case alexnet, vgg, resnet, efficientnetLite, squeezenet, densenet, googlenet, inception, shufflenet, mobilenetV2, mobilenetV3
+    }
 
     public var family: Family {
         switch self {
@@ -15,13 +22,21 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
         case .vgg11, .vgg11_bn, .vgg13, .vgg13_bn, .vgg16, .vgg16_bn, .vgg19, .vgg19_bn: return .vgg
         case .resnet18, .resnet34, .resnet50, .resnet101, .resnet152: return .resnet
         case .efficientnet_lite0: return .efficientnetLite
+        case .squeezenet1_0, .squeezenet1_1: return .squeezenet
+        case .densenet121, .densenet161, .densenet169, .densenet201: return .densenet
+        case .googlenet: return .googlenet
+        case .inception_v3: return .inception
+        case .shufflenet_v2_x0_5, .shufflenet_v2_x1_0: return .shufflenet
+        case .mobilenet_v2: return .mobilenetV2
+        case .mobilenet_v3_small, .mobilenet_v3_large: return .mobilenetV3
         }
     }
 
-    /// Side of the square network input, and of the shorter side before the centre crop
-    /// (torchvision's evaluation transform: Resize(256), CenterCrop(224)).
-    public var inputSize: Int { 224 }
-    public var resizeSize: Int { 256 }
+    /// Side of the square network input, and of the shorter side before the centre crop: the
+    /// evaluation transform of torchvision's weights (`<Arch>_Weights.IMAGENET1K_V1.transforms`):
+    /// Resize(256), CenterCrop(224), except Inception v3's Resize(342), CenterCrop(299).
+    public var inputSize: Int { self == .inception_v3 ? 299 : 224 }
+    public var resizeSize: Int { self == .inception_v3 ? 342 : 256 }
 
     /// Per-channel normalisation in 0..1 units. torchvision: ImageNet statistics. EfficientNet-Lite:
     /// (x - 127) / 128 in 0..255 units (efficientnet_lite_builder.py's MEAN_RGB / STDDEV_RGB).
@@ -36,7 +51,11 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     public var defaultLayer: String {
         switch family {
         case .alexnet, .vgg: return "fc7"
-        case .resnet, .efficientnetLite: return "avgpool"
+        case .resnet, .efficientnetLite, .googlenet, .inception: return "avgpool"
+        case .squeezenet: return "features"
+        case .densenet, .mobilenetV2: return "adaptive_avg_pool2d"
+        case .shufflenet: return "mean"
+        case .mobilenetV3: return "classifier.1"  // the penultimate layer (1280 or 1024, after Hardswish)
         }
     }
 
@@ -59,6 +78,30 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
         case .resnet101: return "resnet101-63fe2227.pth"
         case .resnet152: return "resnet152-394f9c45.pth"
         case .efficientnet_lite0: return nil
+        case .squeezenet1_0: return "squeezenet1_0-b66bff10.pth"
+        case .squeezenet1_1: return "squeezenet1_1-b8a52dc0.pth"
+        case .densenet121: return "densenet121-a639ec97.pth"
+        case .densenet161: return "densenet161-8d451a50.pth"
+        case .densenet169: return "densenet169-b2777c0a.pth"
+        case .densenet201: return "densenet201-c1103571.pth"
+        case .googlenet: return "googlenet-1378be20.pth"
+        case .inception_v3: return "inception_v3_google-0cc3c7bd.pth"
+        case .shufflenet_v2_x0_5: return "shufflenetv2_x0.5-f707e7126e.pth"
+        case .shufflenet_v2_x1_0: return "shufflenetv2_x1-5666bf0f80.pth"
+        case .mobilenet_v2: return "mobilenet_v2-b0353104.pth"
+        case .mobilenet_v3_small: return "mobilenet_v3_small-047dcff4.pth"
+        case .mobilenet_v3_large: return "mobilenet_v3_large-8738ca79.pth"
+        }
+    }
+
+    /// Checkpoint modules the network does not run: torchvision's GoogLeNet and Inception v3
+    /// checkpoints carry their auxiliary classifiers, which torchvision loads and then drops
+    /// (`model.aux1 = None`, `model.AuxLogits = None`). Every other key must still be used.
+    public var unusedCheckpointModules: [String] {
+        switch family {
+        case .googlenet: return ["aux1", "aux2"]
+        case .inception: return ["AuxLogits"]
+        default: return []
         }
     }
 
@@ -84,6 +127,18 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
                 a["stage\(s + 1)"] = "_blocks.\(last)"
             }
             return a
+        case .squeezenet:
+            return SqueezeNet.aliases(self)
+        case .densenet, .mobilenetV2:
+            return ["avgpool": "adaptive_avg_pool2d", "pool5": "adaptive_avg_pool2d"]
+        case .googlenet:
+            return ["pool5": "avgpool"]
+        case .inception:
+            return ["pool_3": "avgpool", "pool5": "avgpool"]  // pool_3: TF's name for the 2048-d codes (FID's)
+        case .shufflenet:
+            return ["avgpool": "mean", "pool5": "mean"]
+        case .mobilenetV3:
+            return ["pool5": "avgpool", "hidden": "classifier.1"]
         }
     }
 }

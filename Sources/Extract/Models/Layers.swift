@@ -4,7 +4,8 @@
 /// torch.nn.Conv2d, optionally with a BatchNorm2d folded in. Padding is fixed (PyTorch) or
 /// TensorFlow "same" computed from the input size at call time (EfficientNet-Lite).
 public struct Conv2d {
-    public enum Padding { case fixed(Int), same }
+    /// `fixed(p)` on every side, `pair(h, w)` (torch's padding=(h, w), Inception's 1x7 and 7x1), TF "same".
+    public enum Padding { case fixed(Int), pair(Int, Int), same }
 
     /// The module's name, its checkpoint key prefix (`layer1.0.conv1`), which is its tap name.
     public let name: String
@@ -25,8 +26,14 @@ public struct Conv2d {
     /// Reads `<scope>.weight` (and `<scope>.bias` when `bias`) with the shape the layer implies.
     public init(_ r: WeightReader, in c: Int, out o: Int, kernel k: Int, stride: Int = 1, padding: Padding = .fixed(0),
                 groups: Int = 1, bias: Bool = true) throws {
+        try self.init(r, in: c, out: o, kernel: (k, k), stride: stride, padding: padding, groups: groups, bias: bias)
+    }
+
+    /// A kH x kW kernel (Inception v3's 1x7, 7x1, 1x3, 3x1).
+    public init(_ r: WeightReader, in c: Int, out o: Int, kernel k: (h: Int, w: Int), stride: Int = 1,
+                padding: Padding = .fixed(0), groups: Int = 1, bias: Bool = true) throws {
         name = r.prefix
-        weight = try r.tensor("weight", shape: [o, c / groups, k, k])
+        weight = try r.tensor("weight", shape: [o, c / groups, k.h, k.w])
         self.bias = bias ? try r.tensor("bias", shape: [o]).data : nil
         self.stride = stride
         self.padding = padding
@@ -36,9 +43,18 @@ public struct Conv2d {
     public func geometry(height: Int, width: Int) -> Conv2dGeometry {
         let k = weight.shape[2]
         switch padding {
-        case .fixed(let p): return Conv2dGeometry(kernel: k, stride: stride, padding: p, groups: groups)
+        case .fixed(let p) where weight.shape[3] == k: return Conv2dGeometry(kernel: k, stride: stride, padding: p, groups: groups)
+        case .fixed(let p): return rectangular(padding: (p, p))
+        case .pair(let ph, let pw): return rectangular(padding: (ph, pw))
         case .same: return .same(kernel: k, stride: stride, inputSize: (height, width), groups: groups)
         }
+    }
+
+    private func rectangular(padding p: (h: Int, w: Int)) -> Conv2dGeometry {
+        var g = Conv2dGeometry(kernel: 1, stride: stride, groups: groups)
+        g.kernel = (weight.shape[2], weight.shape[3])
+        g.padding = (p.h, p.w, p.h, p.w)
+        return g
     }
 
     public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
@@ -99,6 +115,11 @@ public struct BatchNorm {
 /// own output is wanted (`WeightReader.unfolded`).
 public func convBN(_ conv: WeightReader, _ bn: WeightReader, in c: Int, out o: Int, kernel k: Int, stride: Int = 1,
                    padding: Conv2d.Padding = .fixed(0), groups: Int = 1, bias: Bool = false, eps: Double = 1e-5) throws -> Conv2d {
+    try convBN(conv, bn, in: c, out: o, kernel: (k, k), stride: stride, padding: padding, groups: groups, bias: bias, eps: eps)
+}
+
+public func convBN(_ conv: WeightReader, _ bn: WeightReader, in c: Int, out o: Int, kernel k: (h: Int, w: Int), stride: Int = 1,
+                   padding: Conv2d.Padding = .fixed(0), groups: Int = 1, bias: Bool = false, eps: Double = 1e-5) throws -> Conv2d {
     var layer = try Conv2d(conv, in: c, out: o, kernel: k, stride: stride, padding: padding, groups: groups, bias: bias)
     layer.attach(try BatchNorm(bn, channels: o, eps: eps), name: bn.prefix, separate: conv.unfolded.contains(conv.prefix))
     return layer
@@ -125,5 +146,31 @@ public struct Linear {
 
     public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
         linear(flatten(x), weight: weight, bias: bias, activation: activation)
+    }
+}
+
+/// torchvision.ops.Conv2dNormActivation (MobileNet v2/v3's blocks; ShuffleNet's conv1 and conv5 have
+/// the same layout): `<name>.0` convolution with padding (k - 1) / 2, `<name>.1` BatchNorm (folded),
+/// `<name>.2` the activation unless it is `.none`.
+struct ConvNormActivation {
+    let conv: Conv2d
+    let activation: Activation
+    let name: String
+
+    init(_ r: WeightReader, in c: Int, out o: Int, kernel k: Int, stride: Int = 1, groups: Int = 1,
+         activation: Activation, eps: Double = 1e-5) throws {
+        conv = try convBN(r.scope(0), r.scope(1), in: c, out: o, kernel: k, stride: stride, padding: .fixed((k - 1) / 2),
+                          groups: groups, eps: eps)
+        self.activation = activation
+        name = r.prefix
+    }
+
+    var outChannels: Int { conv.outChannels }
+
+    /// Emits `<name>.0`, `.1`, `.2` and the module's own output `<name>`.
+    func callAsFunction(_ x: Tensor, _ taps: Taps) throws -> Tensor {
+        let y = try taps.conv(conv, x, activation: activation, then: activation == .none ? nil : "\(name).2")
+        try taps.emit(name, y)
+        return y
     }
 }

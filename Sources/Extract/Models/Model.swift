@@ -51,8 +51,15 @@ public final class Model {
         case .vgg: network = try VGG(r, config: VGG.config(architecture), batchNorm: VGG.batchNorm(architecture))
         case .resnet: network = try ResNet(r, architecture)
         case .efficientnetLite: network = try EfficientNetLite(r)
+        case .squeezenet: network = try SqueezeNet(r, architecture)
+        case .densenet: network = try DenseNet(r, architecture)
+        case .googlenet: network = try GoogLeNet(r)
+        case .inception: network = try Inception3(r)
+        case .shufflenet: network = try ShuffleNetV2(r, architecture)
+        case .mobilenetV2: network = try MobileNetV2(r)
+        case .mobilenetV3: network = try MobileNetV3(r, architecture)
         }
-        try r.finish()
+        try r.finish(allowUnusedPrefixes: architecture.unusedCheckpointModules)
     }
 
     /// The node a layer name or alias refers to. torchvision's node names come first: an alias

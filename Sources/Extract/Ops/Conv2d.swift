@@ -16,14 +16,17 @@ nonisolated(unsafe) public var convProfile: [String: (seconds: Double, calls: In
 }
 
 /// What follows a convolution or linear layer, fused into its output step.
+/// Hardswish and Hardsigmoid are torch's (MobileNet v3): x * relu6(x + 3) / 6 and relu6(x + 3) / 6.
 public enum Activation: String, Sendable {
-    case none, relu, relu6
+    case none, relu, relu6, hardswish, hardsigmoid
 
     @inline(__always) func apply(_ v: Float) -> Float {
         switch self {
         case .none: return v
         case .relu: return max(v, 0)
         case .relu6: return min(max(v, 0), 6)
+        case .hardswish: return v * min(max(v + 3, 0), 6) / 6
+        case .hardsigmoid: return min(max(v + 3, 0), 6) / 6
         }
     }
 
@@ -33,6 +36,8 @@ public enum Activation: String, Sendable {
         case .none: return 0
         case .relu: return 1
         case .relu6: return 2
+        case .hardswish: return 3
+        case .hardsigmoid: return 4
         }
     }
 }

@@ -75,6 +75,7 @@ public func add(into a: inout Tensor, _ b: Tensor, activation: Activation = .non
                 case .none: for i in r { y[i] += z[i] }
                 case .relu: for i in r { y[i] = max(y[i] + z[i], 0) }
                 case .relu6: for i in r { y[i] = min(max(y[i] + z[i], 0), 6) }
+                default: for i in r { y[i] = activation.apply(y[i] + z[i]) }
                 }
             }
         }

@@ -82,3 +82,34 @@ public func globalMaxPool(_ x: Tensor) -> Tensor {
     }
     return out
 }
+
+/// torch.nn.AvgPool2d. x: [N, C, H, W] -> [N, C, oH, oW]. The divisor is ATen's: the window clipped
+/// to the padded input when `countIncludePad` (torch's default; Inception's 3x3/1 pad 1 pools divide
+/// by 9 at the border), else to the input itself.
+public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false,
+                      countIncludePad: Bool = true) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    return Tensor(shape: [n, c, oh, ow]) { op in
+        x.data.withUnsafeBufferPointer { xp in
+            parallelRanges(n * c) { planes in
+                for p in planes {
+                    let src = xp.baseAddress! + p * h * w, dst = op + p * oh * ow
+                    for y in 0..<oh {
+                        let y0 = y * stride - padding, y1 = min(y0 + kernel, h + padding)
+                        let ya = max(y0, 0), yb = min(y1, h)
+                        for xo in 0..<ow {
+                            let x0 = xo * stride - padding, x1 = min(x0 + kernel, w + padding)
+                            let xa = max(x0, 0), xb = min(x1, w)
+                            var acc: Float = 0
+                            for iy in ya..<max(ya, yb) { for ix in xa..<max(xa, xb) { acc += src[iy * w + ix] } }
+                            let count = countIncludePad ? (y1 - y0) * (x1 - x0) : (yb - ya) * (xb - xa)
+                            dst[y * ow + xo] = acc / Float(max(count, 1))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
