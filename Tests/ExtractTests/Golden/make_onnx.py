@@ -15,6 +15,11 @@ Writes, from seeded random weights (deterministic):
                          Reshape [1, -1], Gemm with C [1, N], and a Reshape to 1-D (no batch axis: run per image)
   unsupported_lstm.onnx  a graph with an LSTM node (`rnn_1`): the runner must refuse it by name
   unsupported_custom.onnx  a graph with a made-up operator (com.example.FancyConv, node `fancy`)
+  efficientnet_lite0.onnx  when the real weights are in .cache/weights (scripts/fetch-assets): EfficientNet-Lite0
+                         with its real ImageNet weights, as make_models.py's graph builder writes it (opset 17,
+                         input [N, 3, 224, 224]), tensors named as the built-in model's layers where tapped
+                         (stem, _blocks.N, head, avgpool, _fc); PipelineTests compares `extract --onnx` with it
+                         against `extract --model efficientnet_lite0` on real images
 and for each runnable file <name>.golden.safetensors: `input` ([2, 3, H, W]) and, per tap, the
 reference output of that tensor name. Images are independent: the reference runs one image at a
 time (a Reshape to [1, -1] means one row per image) and stacks the results.
@@ -188,6 +193,33 @@ def reference(model, taps, x):
     return {t: np.concatenate([outs[j] for outs in per_image], axis=0) for j, t in enumerate(taps)}
 
 
+def efficientnet_lite0_real(out):
+    """make_models.py's EfficientNet-Lite0 graph with the real weights, its tapped tensors renamed to the taps."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.abspath(os.path.join(here, "..", "..", ".."))
+    path = os.path.join(root, ".cache", "weights", "efficientnet-lite0-57934424.pth")
+    if not os.path.exists(path):
+        print(f"make_onnx: {path} missing (scripts/fetch-assets); efficientnet_lite0.onnx not written", file=sys.stderr)
+        return
+    sys.path.insert(0, here)
+    import make_checkpoints, make_models
+    weights = {k: v.astype(np.float32) for k, (_, v) in make_checkpoints.read_legacy(path).items()}
+    sd, build = make_models.efficientnet_lite0(224, weights)
+    g = make_models.Graph(sd)
+    build(g)
+    rename = {tensor: tap for tap, tensor in g.named.items()}
+    for node in g.nodes:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+        node.output[:] = [rename.get(o, o) for o in node.output]
+    graph = helper.make_graph(g.nodes, "efficientnet_lite0",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
+                              [helper.make_tensor_value_info("_fc", TensorProto.FLOAT, None)], list(g.inits.values()))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, os.path.join(out, "efficientnet_lite0.onnx"))
+    print("make_onnx: efficientnet_lite0 with its real weights", file=sys.stderr)
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     for name, build in [("alexnet_style", alexnet_style), ("mobilenet_style", mobilenet_style), ("legacy_style", legacy_style)]:
@@ -201,6 +233,7 @@ def main(out):
     m1, m2 = unsupported()
     onnx.save(m1, os.path.join(out, "unsupported_lstm.onnx"))
     onnx.save(m2, os.path.join(out, "unsupported_custom.onnx"))
+    efficientnet_lite0_real(out)
 
 
 if __name__ == "__main__":
