@@ -37,9 +37,19 @@ final class ONNXGoldenTests: XCTestCase {
         let model = try Model(onnx: try Fixtures.path(".fixtures/onnx/mobilenet_style.onnx"), layers: ["prob"])
         let net = try XCTUnwrap(model.network as? ONNXNetwork)
         XCTAssertFalse(net.steps.contains { $0.opType == "BatchNormalization" }, "every BatchNormalization follows a Conv and is folded")
+        XCTAssertFalse(net.steps.contains { $0.opType == "Relu" && $0.outputs == ["b1.dw.relu"] }, "a Relu after a Conv is fused into it")
         // The folded Conv's own output is still listed, but asking for it on this model is an error.
         XCTAssertTrue(try model.layers().contains { $0.name == "stem.conv" })
         XCTAssertThrowsError(try model.run(Tensor(zeros: [1, 3, 40, 40]), layers: ["stem.conv"]))
+    }
+
+    /// Asked only for the output, AlexNet's Relus are fused into their Conv and Gemm.
+    func testFusedActivationsGiveTheSameOutputs() throws {
+        try check("alexnet_style", taps: ["prob"])
+        try check("alexnet_style", taps: ["norm1", "fc7"])
+        let model = try Model(onnx: try Fixtures.path(".fixtures/onnx/alexnet_style.onnx"), layers: ["prob"])
+        let net = try XCTUnwrap(model.network as? ONNXNetwork)
+        XCTAssertFalse(net.steps.contains { $0.opType == "Relu" })
     }
 
     func testLayersListEveryTensorWithItsShape() throws {

@@ -12,15 +12,16 @@ struct ONNXStep {
     var inputs: [String]
     var outputs: [String]
     var kernel: ONNXKernel
-    /// A Conv whose BatchNormalization was folded into it: the Conv's own output name (listed, never computed).
-    var foldedName: String?
+    /// Outputs of steps fused into this one (a Conv's own output before its folded BatchNormalization,
+    /// a pre-activation before a fused Relu), in order: listed with this step's shape, never computed.
+    var fusedNames: [String] = []
 }
 
 /// The operators the runner implements, with their attributes resolved.
 enum ONNXKernel {
     case conv(ONNXConv)
     /// Gemm or MatMul with a constant right operand: y = x W^T + bias (+ addend, broadcast), x: [..., K].
-    case linear(weight: Tensor, bias: [Float]?, addend: Tensor?, transposeInput: Bool)
+    case linear(weight: Tensor, bias: [Float]?, addend: Tensor?, transposeInput: Bool, activation: Activation)
     /// BatchNormalization at inference, per channel (axis 1).
     case affine(scale: [Float], shift: [Float])
     case unary(ONNXUnary)
@@ -50,6 +51,8 @@ final class ONNXConv {
     let strides: (Int, Int), dilations: (Int, Int), groups: Int
     let pads: [Int]              // [top, left, bottom, right] when autoPad is NOTSET
     let autoPad: String
+    /// A Relu or Clip(0, 6) that followed, fused into the output step.
+    var activation: Activation = .none
     let winograd = WinogradWeights()
 
     init(weight: Tensor, bias: [Float]?, strides: (Int, Int), dilations: (Int, Int), groups: Int, pads: [Int], autoPad: String) {
@@ -322,13 +325,13 @@ private func parseNode(_ node: Onnx_NodeProto, label: String, opset: Int, consta
                 addend = Tensor(shape: c.shape, data: scaled)
             }
         }
-        return try step(.linear(weight: w, bias: bias, addend: addend, transposeInput: transA))
+        return try step(.linear(weight: w, bias: bias, addend: addend, transposeInput: transA, activation: .none))
 
     case "MatMul":
         _ = try Attributes(node, file: file, label: label, known: [])
         let b = try constant(1, "right operand")
         guard b.shape.count == 2 else { throw fail("the constant right operand has shape \(b.shape); only a matrix [K, N] is supported") }
-        return try step(.linear(weight: transposed2D(b.tensor), bias: nil, addend: nil, transposeInput: false))
+        return try step(.linear(weight: transposed2D(b.tensor), bias: nil, addend: nil, transposeInput: false, activation: .none))
 
     case "BatchNormalization":
         let a = try Attributes(node, file: file, label: label, known: ["epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"])

@@ -40,7 +40,10 @@ final class ONNXNetwork: Network {
         constants = built.constants.mapValues(\.tensor)
         graphOutputs = model.graph.output.map(\.name)
         countReaders()
-        foldBatchNorms(keeping: unfolded.union(graphOutputs))
+        let keep = unfolded.union(graphOutputs)
+        foldBatchNorms(keeping: keep)
+        countReaders()
+        fuseActivations(keeping: keep)
         countReaders()
         let size = (inputShape[2] ?? 224, inputShape[3] ?? 224)
         _ = try listing(height: size.0, width: size.1)
@@ -72,7 +75,36 @@ final class ONNXNetwork: Network {
                 bias[ch] = Float(Double(conv.bias?[ch] ?? 0) * Double(scale[ch]) + Double(shift[ch]))
             }
             conv.bias = bias
-            steps[j].foldedName = steps[j].outputs[0]
+            steps[j].fusedNames.append(steps[j].outputs[0])
+            steps[j].outputs = s.outputs
+            removed.insert(i)
+        }
+        steps = steps.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// A Relu or Clip(0, 6) reading only a Conv's (or a Gemm's / MatMul's) output becomes that step's
+    /// fused activation, unless the pre-activation tensor is kept (asked for, or a graph output).
+    private func fuseActivations(keeping: Set<String>) {
+        var producer: [String: Int] = [:]
+        for (i, s) in steps.enumerated() { for o in s.outputs { producer[o] = i } }
+        var removed = Set<Int>()
+        for (i, s) in steps.enumerated() {
+            guard case .unary(let u) = s.kernel, let j = producer[s.inputs[0]], readers[s.inputs[0]] == 1,
+                  !keeping.contains(s.inputs[0]), !keeping.contains(onnxAlias(s.inputs[0])), steps[j].outputs.count == 1 else { continue }
+            let activation: Activation
+            switch u {
+            case .relu: activation = .relu
+            case .clip(let lo, let hi) where lo == 0 && hi == 6: activation = .relu6
+            default: continue
+            }
+            switch steps[j].kernel {
+            case .conv(let conv) where conv.activation == .none:
+                conv.activation = activation
+            case let .linear(w, b, nil, t, .none):
+                steps[j].kernel = .linear(weight: w, bias: b, addend: nil, transposeInput: t, activation: activation)
+            default: continue
+            }
+            steps[j].fusedNames.append(steps[j].outputs[0])
             steps[j].outputs = s.outputs
             removed.insert(i)
         }
@@ -89,7 +121,7 @@ final class ONNXNetwork: Network {
         var batchSafe = true
         _ = try evaluate(Tensor(zeros: [1, 3, height, width]), wanted: nil) { step, inputs, output in
             let shape = Array(output.shape.dropFirst())
-            if let folded = step.foldedName { rows.append((folded, shape)) }
+            for name in step.fusedNames { rows.append((name, shape)) }
             rows.append((step.outputs[0], shape))
             if !self.keepsBatch(step, inputs: inputs.map(\.shape), output: output.shape) { batchSafe = false }
         }
@@ -108,7 +140,7 @@ final class ONNXNetwork: Network {
         case .transpose(let perm): return perm?.first == 0
         case .concat(let axis): return axis != 0 && axis != -output.count
         case .softmax(let axis, _): return axis != 0 && axis != -inputs[0].count
-        case let .linear(_, _, _, transposeInput): return !transposeInput && inputs[0].count >= 2
+        case let .linear(_, _, _, transposeInput, _): return !transposeInput && inputs[0].count >= 2
         case .pad(let pads, _, _): return pads.count == 2 * inputs[0].count && pads[0] == 0 && pads[inputs[0].count] == 0
         case .binary: return output.count == step.inputs.indices.filter { constants[step.inputs[$0]] == nil }.map { inputs[$0].count }.max()
         default: return true

@@ -16,8 +16,8 @@ func run(_ kernel: ONNXKernel, _ x: [Tensor]) throws -> Tensor {
             let g = c.geometry(height: a.shape[2], width: a.shape[3])
             let (oh, ow) = g.outputSize(height: a.shape[2], width: a.shape[3])
             guard oh > 0, ow > 0 else { throw ONNXShapeError(message: "input \(a.shape) is smaller than the kernel") }
-            return conv2d(a, weight: c.weight, bias: c.bias, geometry: g, activation: .none, winograd: c.winograd)
-        case let .linear(weight, bias, addend, transposeInput):
+            return conv2d(a, weight: c.weight, bias: c.bias, geometry: g, activation: c.activation, winograd: c.winograd)
+        case let .linear(weight, bias, addend, transposeInput, activation):
             var input = a
             if transposeInput {
                 guard a.rank == 2 else { throw ONNXShapeError(message: "transA needs a matrix, got \(a.shape)") }
@@ -26,7 +26,7 @@ func run(_ kernel: ONNXKernel, _ x: [Tensor]) throws -> Tensor {
             let k = weight.shape[1]
             guard input.rank >= 1, input.shape.last == k else { throw ONNXShapeError(message: "input \(input.shape) does not end in \(k)") }
             let rows = input.count / k
-            var y = linear(input.reshaped([rows, k]), weight: weight, bias: bias)
+            var y = linear(input.reshaped([rows, k]), weight: weight, bias: bias, activation: addend == nil ? activation : .none)
             y = y.reshaped(Array(input.shape.dropLast()) + [weight.shape[0]])
             if let addend { y = try broadcast(.add, y, addend) }
             return y
