@@ -30,6 +30,14 @@ final class ONNXGoldenTests: XCTestCase {
     func testAlexNetStyleLRNAndCeilModePooling() throws { try check("alexnet_style") }
     func testMobileNetStyle() throws { try check("mobilenet_style") }
     func testLegacyOpset9() throws { try check("legacy_style") }
+    func testExtrasExternalDataAndSymbolicInputSize() throws {
+        try check("extras_style")
+        let model = try Model(onnx: try Fixtures.path(".fixtures/onnx/extras_style.onnx"))
+        XCTAssertNil(model.declaredInputSize)
+        XCTAssertEqual(model.defaultInputSize, 224)
+        let net = try XCTUnwrap(model.network as? ONNXNetwork)
+        XCTAssertFalse(net.batchable, "the Transpose to [6, N] mixes the images: they run one at a time")
+    }
 
     /// Asked only for late taps, every BatchNormalization after a Conv is folded into it.
     func testFoldedBatchNormsGiveTheSameOutputs() throws {

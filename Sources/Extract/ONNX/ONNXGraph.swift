@@ -146,7 +146,7 @@ private struct Attributes {
 let onnxOperators: Set<String> = [
     "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
     "Tanh", "Add", "Sub", "Mul", "Div", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten",
-    "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Dropout", "Identity", "LRN", "Softmax", "Pad", "Constant",
+    "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Dropout", "Identity", "LRN", "Softmax", "Pad", "Constant", "Cast",
 ]
 
 /// Parses the graph of `model` into steps in topological order, reading every constant.
@@ -236,6 +236,13 @@ func buildSteps(_ model: Onnx_ModelProto, file: String, directory: URL) throws
         let step = try parseNode(node, label: name, opset: opset, constants: constants, file: file)
         steps.append(step)
     }
+    var computed = Set(constants.keys).union([input.name, ""])
+    for s in steps {
+        if let missing = s.inputs.first(where: { !computed.contains($0) }) {
+            throw ONNXError(file, "\(s.label) reads `\(missing)`, an output that is not computed at inference (a mask, indices or training statistics)")
+        }
+        computed.formUnion(s.outputs)
+    }
     return (steps, constants, input.name, dims)
 }
 
@@ -266,12 +273,10 @@ private func parseNode(_ node: Onnx_NodeProto, label: String, opset: Int, consta
     }
     guard !node.output.isEmpty, !(ins.first ?? "").isEmpty else { throw fail("has no data input or no output") }
     let data = [ins[0]]
-    func step(_ kernel: ONNXKernel, inputs: [String]? = nil, outputs: Int = 1) throws -> ONNXStep {
-        let outs = node.output.filter { !$0.isEmpty }
-        guard outs.count <= outputs else {
-            throw fail("asks for \(outs.count) outputs; only \(outputs == 1 ? "the first" : "\(outputs)") can be computed at inference")
-        }
-        return ONNXStep(label: label, opType: op, inputs: inputs ?? data, outputs: outs, kernel: kernel)
+    // Only the first output is computed (Dropout's mask, MaxPool's indices and BatchNormalization's
+    // training statistics are not); buildSteps refuses a graph where anything reads the others.
+    func step(_ kernel: ONNXKernel, inputs: [String]? = nil) throws -> ONNXStep {
+        ONNXStep(label: label, opType: op, inputs: inputs ?? data, outputs: [node.output[0]], kernel: kernel)
     }
     func spatial(_ v: [Int]?, _ name: String, _ fallback: Int) throws -> (Int, Int) {
         guard let v else { return (fallback, fallback) }
@@ -373,6 +378,14 @@ private func parseNode(_ node: Onnx_NodeProto, label: String, opset: Int, consta
         if op == "Dropout", let t = try optionalConstant(2, "training_mode"), t.floats.first != 0 { throw fail("training_mode is true") }
         return try step(.identity)
 
+    case "Cast":
+        // Every value the runner holds is float32 already (float16 and float64 constants are read as float32).
+        let a = try Attributes(node, file: file, label: label, known: ["to", "saturate", "round_mode"])
+        guard try a.int("to", 0) == Int(ONNXDataType.float.rawValue) else {
+            throw fail("casts to data type \(try a.int("to", 0)); only casts to float32 are supported")
+        }
+        return try step(.identity)
+
     case "Add", "Sub", "Mul", "Div":
         _ = try Attributes(node, file: file, label: label, known: opset < 7 ? ["axis", "broadcast", "consumed_inputs"] : [])
         guard ins.count == 2, !ins[1].isEmpty else { throw fail("takes two inputs") }
@@ -395,7 +408,7 @@ private func parseNode(_ node: Onnx_NodeProto, label: String, opset: Int, consta
                             dilations: try spatial(a.ints("dilations"), "dilations", 1), pads: try pads4(a), autoPad: try autoPad(a),
                             ceilMode: try a.int("ceil_mode", 0) != 0, countIncludePad: try a.int("count_include_pad", 0) != 0)
         if !max && pool.dilations != (1, 1) { throw fail("dilated average pooling is not supported") }
-        return try step(.pool(pool), outputs: 1)
+        return try step(.pool(pool))
     case "GlobalAveragePool", "GlobalMaxPool":
         _ = try Attributes(node, file: file, label: label, known: [])
         return try step(.globalPool(max: op == "GlobalMaxPool"))

@@ -135,7 +135,7 @@ final class ONNXNetwork: Network {
         guard output.first == 1, inputs.first?.first == 1 else { return false }
         switch step.kernel {
         case .flatten(let axis): return axis != 0 && axis != -inputs[0].count
-        case .squeeze(let axes): return !(axes ?? []).contains { $0 == 0 || $0 == -inputs[0].count } && output.count == inputs[0].count - (axes?.count ?? inputs[0].dropFirst().filter { $0 == 1 }.count)
+        case .squeeze(let axes): return axes.map { !$0.contains { $0 == 0 || $0 == -inputs[0].count } } ?? false
         case .unsqueeze(let axes): return !axes.contains { $0 == 0 || $0 == -output.count }
         case .transpose(let perm): return perm?.first == 0
         case .concat(let axis): return axis != 0 && axis != -output.count

@@ -13,6 +13,11 @@ Writes, from seeded random weights (deterministic):
   legacy_style.onnx      opset 9: Clip with min/max attributes, Pad with attributes (edge), Softmax coerced
                          to 2-D on a 4-D input, Unsqueeze/Squeeze with axes attributes, auto_pad SAME_LOWER,
                          Reshape [1, -1], Gemm with C [1, N], and a Reshape to 1-D (no batch axis: run per image)
+  extras_style.onnx      opset 19, input [N, 3, H, W] with symbolic H and W (tested at 24x24): dilated Conv with
+                         asymmetric pads, dilated MaxPool, Tanh, LeakyRelu, Sub, Div, GlobalMaxPool, Pad (wrap,
+                         and axes input), Softmax along axis 1 of a 4-D tensor, Squeeze/Unsqueeze with axes
+                         inputs, Gemm with transA; a float16 and a float64 initializer (Cast to float), weights in an
+                         external data file (extras_style.weights)
   unsupported_lstm.onnx  a graph with an LSTM node (`rnn_1`): the runner must refuse it by name
   unsupported_custom.onnx  a graph with a made-up operator (com.example.FancyConv, node `fancy`)
   efficientnet_lite0.onnx  when the real weights are in .cache/weights (scripts/fetch-assets): EfficientNet-Lite0
@@ -160,6 +165,29 @@ def legacy_style():
     return m, ["conv", "clip", "pad", "pool", "softmax", "flat", "fc", "unsq", "sq", "vec"]
 
 
+def extras_style():
+    g = G()
+    x = g.conv("x", 3, 6, 3, out="dilated", dilations=[2, 2], pads=[2, 1, 1, 2])                  # [6, 23, 23]
+    x = g.op("MaxPool", [x], out="dpool", kernel_shape=[2, 2], strides=[2, 2], dilations=[2, 2])  # [6, 11, 11]
+    t = g.op("Tanh", [x], out="tanh")
+    l = g.op("LeakyRelu", [x], out="leaky", alpha=0.2)
+    x = g.op("Sub", [t, l], out="sub")
+    g.inits.append(numpy_helper.from_array(rng.uniform(1, 2, (6, 1, 1)).astype(np.float16), "half"))
+    x = g.op("Div", [x, g.op("Cast", ["half"], out="half.f32", to=TensorProto.FLOAT)], out="div")
+    x = g.op("Pad", [x, g.c("pads2", [1, 2, 2, 1], np.int64), "", g.c("axes2", [2, 3], np.int64)], out="wrap", mode="wrap")
+    x = g.op("Softmax", [x], out="softmax1", axis=1)
+    x = g.op("Mul", [x, g.op("Cast", [g.c("big", rng.uniform(5, 10, (1, 6, 1, 1)), np.float64)], to=TensorProto.FLOAT)], out="scaled")
+    x = g.op("GlobalMaxPool", [x], out="gmax")
+    x = g.op("Squeeze", [x, g.c("sq.axes", [2, 3], np.int64)], out="sq")                       # [N, 6]
+    x = g.op("Unsqueeze", [x, g.c("unsq.axes", [1], np.int64)], out="unsq")                    # [N, 1, 6]
+    x = g.op("Reshape", [x, g.c("back", [0, 6], np.int64)], out="rows")
+    x = g.op("Transpose", [x], out="cols", perm=[1, 0])                                         # [6, N]: per image
+    x = g.op("Gemm", [x, g.w("g.w", [6, 4], fan_in=6)], out="gemm", transA=1)
+    m = g.model("x", [1, 3, "H", "W"], ["gemm"], 19)
+    return m, ["dilated", "dpool", "tanh", "leaky", "sub", "div", "wrap", "softmax1", "scaled", "gmax", "sq", "unsq", "rows",
+               "cols", "gemm"]
+
+
 def unsupported():
     g = G()
     x = g.conv("input", 3, 4, 3, out="conv")
@@ -222,10 +250,16 @@ def efficientnet_lite0_real(out):
 
 def main(out):
     os.makedirs(out, exist_ok=True)
-    for name, build in [("alexnet_style", alexnet_style), ("mobilenet_style", mobilenet_style), ("legacy_style", legacy_style)]:
+    for name, build in [("alexnet_style", alexnet_style), ("mobilenet_style", mobilenet_style), ("legacy_style", legacy_style),
+                        ("extras_style", extras_style)]:
         model, taps = build()
-        onnx.save(model, os.path.join(out, name + ".onnx"))
-        dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+        if name == "extras_style":
+            onnx.save(model, os.path.join(out, name + ".onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                      location=name + ".weights", size_threshold=64)
+            model = onnx.load(os.path.join(out, name + ".onnx"))
+        else:
+            onnx.save(model, os.path.join(out, name + ".onnx"))
+        dims = [d.dim_value or 24 for d in model.graph.input[0].type.tensor_type.shape.dim]
         x = rng.normal(0, 1, (2, 3, dims[2], dims[3])).astype(np.float32)
         ref = reference(model, taps, x)
         save_file({"input": x, **{t: np.ascontiguousarray(v) for t, v in ref.items()}}, os.path.join(out, name + ".golden.safetensors"))
