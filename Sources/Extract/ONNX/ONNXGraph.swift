@@ -316,7 +316,7 @@ private func parseNode(_ node: Onnx_NodeProto, label: String, opset: Int, consta
         let b = try constant(1, "B")
         guard b.shape.count == 2 else { throw fail("B has shape \(b.shape); Gemm takes a matrix") }
         // W: [N, K] so that y = x W^T, as `linear` computes.
-        var w = transB ? b.tensor : transposed2D(b.tensor)
+        var w = transB ? b.tensor : onnxTransposed2D(b.tensor)
         if alpha != 1 { w.data = w.data.map { $0 * alpha } }
         var bias: [Float]?, addend: Tensor?
         if let c = try optionalConstant(2, "C") {
@@ -336,7 +336,7 @@ private func parseNode(_ node: Onnx_NodeProto, label: String, opset: Int, consta
         _ = try Attributes(node, file: file, label: label, known: [])
         let b = try constant(1, "right operand")
         guard b.shape.count == 2 else { throw fail("the constant right operand has shape \(b.shape); only a matrix [K, N] is supported") }
-        return try step(.linear(weight: transposed2D(b.tensor), bias: nil, addend: nil, transposeInput: false, activation: .none))
+        return try step(.linear(weight: onnxTransposed2D(b.tensor), bias: nil, addend: nil, transposeInput: false, activation: .none))
 
     case "BatchNormalization":
         let a = try Attributes(node, file: file, label: label, known: ["epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"])
@@ -485,7 +485,7 @@ private func parseNode(_ node: Onnx_NodeProto, label: String, opset: Int, consta
 }
 
 /// [R, C] -> [C, R].
-func transposed2D(_ t: Tensor) -> Tensor {
+func onnxTransposed2D(_ t: Tensor) -> Tensor {
     let (r, c) = (t.shape[0], t.shape[1])
     var out = Tensor(zeros: [c, r])
     for i in 0..<r { for j in 0..<c { out.data[j * r + i] = t.data[i * c + j] } }

@@ -21,27 +21,27 @@ func run(_ kernel: ONNXKernel, _ x: [Tensor]) throws -> Tensor {
             var input = a
             if transposeInput {
                 guard a.rank == 2 else { throw ONNXShapeError(message: "transA needs a matrix, got \(a.shape)") }
-                input = transposed2D(a)
+                input = onnxTransposed2D(a)
             }
             let k = weight.shape[1]
             guard input.rank >= 1, input.shape.last == k else { throw ONNXShapeError(message: "input \(input.shape) does not end in \(k)") }
             let rows = input.count / k
             var y = linear(input.reshaped([rows, k]), weight: weight, bias: bias, activation: addend == nil ? activation : .none)
             y = y.reshaped(Array(input.shape.dropLast()) + [weight.shape[0]])
-            if let addend { y = try broadcast(.add, y, addend) }
+            if let addend { y = try onnxBroadcast(.add, y, addend) }
             return y
         case let .affine(scale, shift):
             guard a.rank >= 2, a.shape[1] == scale.count else { throw ONNXShapeError(message: "input \(a.shape) has not \(scale.count) channels") }
             return affine(a, scale: scale, shift: shift)
         case .unary(let u):
-            return unary(u, a)
+            return onnxUnary(u, a)
         case .binary(let op):
-            return try broadcast(op, a, x[1])
+            return try onnxBroadcast(op, a, x[1])
         case .concat(let axis):
-            return try concat(x, axis: axis)
+            return try onnxConcat(x, axis: axis)
         case .pool(let p):
             guard a.rank == 4 else { throw ONNXShapeError(message: "input \(a.shape) is not [N, C, H, W]") }
-            return try pool2d(a, p)
+            return try onnxPool2d(a, p)
         case .globalPool(let isMax):
             guard a.rank == 4 else { throw ONNXShapeError(message: "input \(a.shape) is not [N, C, H, W]") }
             return (isMax ? globalMaxPool(a) : globalAvgPool(a)).reshaped([a.shape[0], a.shape[1], 1, 1])
@@ -53,41 +53,41 @@ func run(_ kernel: ONNXKernel, _ x: [Tensor]) throws -> Tensor {
         case let .reshape(shape, allowZero):
             // Resolved for one image, as the graph was exported; a leading 1 then stands for the batch
             // (graphs where it does not are run image by image: ONNXNetwork.batchable).
-            guard a.rank >= 1 else { return a.reshaped(try reshapeTarget(shape, input: a.shape, allowZero: allowZero)) }
-            let one = try reshapeTarget(shape, input: [1] + a.shape.dropFirst(), allowZero: allowZero)
+            guard a.rank >= 1 else { return a.reshaped(try onnxReshapeTarget(shape, input: a.shape, allowZero: allowZero)) }
+            let one = try onnxReshapeTarget(shape, input: [1] + a.shape.dropFirst(), allowZero: allowZero)
             if one.first == 1 { return a.reshaped([a.shape[0]] + one.dropFirst()) }
-            return a.reshaped(try reshapeTarget(shape, input: a.shape, allowZero: allowZero))
+            return a.reshaped(try onnxReshapeTarget(shape, input: a.shape, allowZero: allowZero))
         case .squeeze(let axes):
-            let list = try axes.map { list in try list.map { try normalized($0, rank: a.rank) } } ?? a.shape.indices.filter { a.shape[$0] == 1 }
+            let list = try axes.map { list in try list.map { try onnxAxis($0, rank: a.rank) } } ?? a.shape.indices.filter { a.shape[$0] == 1 }
             guard list.allSatisfy({ a.shape[$0] == 1 }) else { throw ONNXShapeError(message: "cannot squeeze axes \(list) of \(a.shape)") }
             return a.reshaped(a.shape.indices.filter { !list.contains($0) }.map { a.shape[$0] })
         case .unsqueeze(let axes):
             let rank = a.rank + axes.count
-            let list = try axes.map { try normalized($0, rank: rank) }
+            let list = try axes.map { try onnxAxis($0, rank: rank) }
             var dims = a.shape.makeIterator()
             return a.reshaped((0..<rank).map { list.contains($0) ? 1 : dims.next() ?? 1 })
         case .transpose(let perm):
-            return try transpose(a, perm: perm ?? Array((0..<a.rank).reversed()))
+            return try onnxTranspose(a, perm: perm ?? Array((0..<a.rank).reversed()))
         case let .lrn(size, alpha, beta, bias):
             guard a.rank >= 3 else { throw ONNXShapeError(message: "input \(a.shape) has no channel axis") }
-            return lrn(a, size: size, alpha: alpha, beta: beta, bias: bias)
+            return onnxLRN(a, size: size, alpha: alpha, beta: beta, bias: bias)
         case let .softmax(axis, coerced):
-            return try softmax(a, axis: axis, coerced: coerced)
+            return try onnxSoftmax(a, axis: axis, coerced: coerced)
         case let .pad(pads, mode, value):
-            return try pad(a, pads: pads, mode: mode, value: value)
+            return try onnxPad(a, pads: pads, mode: mode, value: value)
         case .identity:
             return a
         }
 }
 
-private func normalized(_ axis: Int, rank: Int) throws -> Int {
+private func onnxAxis(_ axis: Int, rank: Int) throws -> Int {
     let ax = axis < 0 ? axis + rank : axis
     guard (0..<rank).contains(ax) else { throw ONNXShapeError(message: "axis \(axis) is out of range for rank \(rank)") }
     return ax
 }
 
 /// Reshape's target: 0 copies the input's dimension (unless allowzero), -1 takes what is left.
-func reshapeTarget(_ shape: [Int], input: [Int], allowZero: Bool) throws -> [Int] {
+func onnxReshapeTarget(_ shape: [Int], input: [Int], allowZero: Bool) throws -> [Int] {
     var out = shape.enumerated().map { i, d in d == 0 && !allowZero && i < input.count ? input[i] : d }
     let total = input.reduce(1, *)
     if let free = out.firstIndex(of: -1) {
@@ -99,7 +99,7 @@ func reshapeTarget(_ shape: [Int], input: [Int], allowZero: Bool) throws -> [Int
     return out
 }
 
-func unary(_ u: ONNXUnary, _ x: Tensor) -> Tensor {
+func onnxUnary(_ u: ONNXUnary, _ x: Tensor) -> Tensor {
     var y = x
     y.data.withUnsafeMutableBufferPointer { p in
         switch u {
@@ -117,7 +117,7 @@ func unary(_ u: ONNXUnary, _ x: Tensor) -> Tensor {
 
 /// a (op) b with numpy broadcasting. Same shapes and per-channel / per-(N, C) operands (a
 /// squeeze-and-excitation gate [N, C, 1, 1] times [N, C, H, W]) run as plane loops; the rest by index.
-func broadcast(_ op: ONNXBinary, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+func onnxBroadcast(_ op: ONNXBinary, _ a: Tensor, _ b: Tensor) throws -> Tensor {
     let rank = max(a.rank, b.rank)
     let sa = [Int](repeating: 1, count: rank - a.rank) + a.shape
     let sb = [Int](repeating: 1, count: rank - b.rank) + b.shape
@@ -207,9 +207,9 @@ private func broadcastStrides(_ shape: [Int]) -> [Int] {
     return s
 }
 
-func concat(_ xs: [Tensor], axis: Int) throws -> Tensor {
+func onnxConcat(_ xs: [Tensor], axis: Int) throws -> Tensor {
     let first = xs[0]
-    let ax = try normalized(axis, rank: first.rank)
+    let ax = try onnxAxis(axis, rank: first.rank)
     for t in xs where t.rank != first.rank || t.shape.enumerated().contains(where: { $0.offset != ax && $0.element != first.shape[$0.offset] }) {
         throw ONNXShapeError(message: "cannot concatenate \(first.shape) and \(t.shape) along axis \(axis)")
     }
@@ -228,7 +228,7 @@ func concat(_ xs: [Tensor], axis: Int) throws -> Tensor {
     return Tensor(shape: shape, data: data)
 }
 
-func transpose(_ x: Tensor, perm: [Int]) throws -> Tensor {
+func onnxTranspose(_ x: Tensor, perm: [Int]) throws -> Tensor {
     guard perm.sorted() == Array(0..<x.rank) else { throw ONNXShapeError(message: "perm \(perm) does not permute the axes of \(x.shape)") }
     let shape = perm.map { x.shape[$0] }
     var strides = [Int](repeating: 1, count: x.rank)
@@ -250,7 +250,7 @@ func transpose(_ x: Tensor, perm: [Int]) throws -> Tensor {
 
 /// ONNX LRN across channels: y = x / (bias + alpha / size * sum of x^2 over channels
 /// c - floor((size-1)/2) ... c + ceil((size-1)/2))^beta.
-func lrn(_ x: Tensor, size: Int, alpha: Float, beta: Float, bias: Float) -> Tensor {
+func onnxLRN(_ x: Tensor, size: Int, alpha: Float, beta: Float, bias: Float) -> Tensor {
     let (n, c) = (x.shape[0], x.shape[1])
     let plane = x.count / max(n * c, 1)
     let before = (size - 1) / 2, after = size - 1 - before
@@ -273,8 +273,8 @@ func lrn(_ x: Tensor, size: Int, alpha: Float, beta: Float, bias: Float) -> Tens
 }
 
 /// Softmax along `axis`; `coerced` (opset < 13) flattens to [prod(dims < axis), prod(dims >= axis)] first.
-func softmax(_ x: Tensor, axis: Int, coerced: Bool) throws -> Tensor {
-    let ax = try normalized(axis, rank: x.rank)
+func onnxSoftmax(_ x: Tensor, axis: Int, coerced: Bool) throws -> Tensor {
+    let ax = try onnxAxis(axis, rank: x.rank)
     let outer = x.shape[..<ax].reduce(1, *)
     let (length, inner) = coerced ? (x.count / max(outer, 1), 1) : (x.shape[ax], x.shape[(ax + 1)...].reduce(1, *))
     var y = x
@@ -296,7 +296,7 @@ func softmax(_ x: Tensor, axis: Int, coerced: Bool) throws -> Tensor {
 }
 
 /// ONNX Pad: pads = [x1_begin, x2_begin, ..., x1_end, x2_end] (negative crops); constant, reflect, edge or wrap.
-func pad(_ x: Tensor, pads: [Int], mode: ONNXPadMode, value: Float) throws -> Tensor {
+func onnxPad(_ x: Tensor, pads: [Int], mode: ONNXPadMode, value: Float) throws -> Tensor {
     let r = x.rank
     guard pads.count == 2 * r else { throw ONNXShapeError(message: "pads \(pads) do not fit rank \(r)") }
     let shape = (0..<r).map { x.shape[$0] + pads[$0] + pads[$0 + r] }
@@ -346,7 +346,7 @@ func onnxPoolOutputSize(_ size: Int, kernel: Int, stride: Int, dilation: Int, be
 /// MaxPool / AveragePool over [N, C, H, W]. Max: padding never wins. Average: divided by the window's
 /// elements inside the input, or, with count_include_pad, inside the padded input (a window hanging
 /// past the end padding in ceil mode is cut there, as onnxruntime and PyTorch do).
-func pool2d(_ x: Tensor, _ p: ONNXPool) throws -> Tensor {
+func onnxPool2d(_ x: Tensor, _ p: ONNXPool) throws -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (kh, kw) = p.kernel, (sh, sw) = p.strides, (dh, dw) = p.dilations
     let (top, bottom) = autoPadding(p.autoPad, size: h, kernel: (kh - 1) * dh + 1, stride: sh, begin: p.pads[0], end: p.pads[2])
@@ -363,9 +363,10 @@ func pool2d(_ x: Tensor, _ p: ONNXPool) throws -> Tensor {
     }
     return Tensor(shape: [n, c, oh, ow]) { out in
         x.data.withUnsafeBufferPointer { xp in
+            guard let base = xp.baseAddress else { return }
             parallelRanges(n * c) { planes in
                 for plane in planes {
-                    let src = xp.baseAddress! + plane * h * w
+                    let src = base + plane * h * w
                     for y in 0..<oh {
                         let y0 = y * sh - top
                         for xo in 0..<ow {
