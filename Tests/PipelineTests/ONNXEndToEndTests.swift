@@ -84,6 +84,21 @@ final class ONNXEndToEndTests: XCTestCase {
         XCTAssertThrowsError(try Pipeline.parseAsRoot(["layers", "--onnx", onnx, "--model", "alexnet"]))
     }
 
+    /// Exporters' tensor names hold '/', which an HDF5 dataset name cannot: the codes go under the slash-free alias.
+    func testSlashedTensorNamesAreStoredUnderTheirAlias() throws {
+        let onnx = try Repo.path(".fixtures/onnx/slashed.onnx")
+        let folder = try digits(), dir = folder.deletingLastPathComponent()
+        try pipeline(["extract", "--onnx", onnx, "--layer", "/stem/relu/Relu_output_0", "--layer", "pool.GlobalAveragePool_output_0",
+                      "--data", folder.path, "--out", dir.appendingPathComponent("s.h5").path, "--quiet"])
+        let file = try CodesFile(path: dir.appendingPathComponent("s.h5").path)
+        XCTAssertEqual(file.layerNames, ["stem.relu.Relu_output_0", "pool.GlobalAveragePool_output_0"])
+        XCTAssertEqual(try file.dimension(of: "stem.relu.Relu_output_0"), 8)
+        // Average-pooled ReLU output and the graph's own GlobalAveragePool of it are the same codes.
+        let (a, b) = (try file.codes(layer: "stem.relu.Relu_output_0"), try file.codes(layer: "pool.GlobalAveragePool_output_0"))
+        let (diff, scale) = maxDifference(a[...], b[...])
+        XCTAssertLessThanOrEqual(diff, 1e-5 * scale, "max abs diff \(diff)")
+    }
+
     func testExtractWritesTheGraphsDefaultOutputAndKeepsItsInputSize() throws {
         let onnx = try Repo.path(".fixtures/onnx/alexnet_style.onnx")
         let folder = try digits(), out = folder.deletingLastPathComponent().appendingPathComponent("alex.h5").path

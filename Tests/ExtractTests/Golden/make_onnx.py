@@ -18,6 +18,7 @@ Writes, from seeded random weights (deterministic):
                          and axes input), Softmax along axis 1 of a 4-D tensor, Squeeze/Unsqueeze with axes
                          inputs, Gemm with transA; a float16 and a float64 initializer (Cast to float), weights in an
                          external data file (extras_style.weights)
+  slashed.onnx           tensors named as torch.onnx.export names them (/stem/conv/Conv_output_0, ...)
   unsupported_lstm.onnx  a graph with an LSTM node (`rnn_1`): the runner must refuse it by name
   unsupported_custom.onnx  a graph with a made-up operator (com.example.FancyConv, node `fancy`)
   efficientnet_lite0.onnx  when the real weights are in .cache/weights (scripts/fetch-assets): EfficientNet-Lite0
@@ -188,6 +189,15 @@ def extras_style():
                "cols", "gemm"]
 
 
+def slashed():
+    g = G()
+    x = g.conv("input", 3, 8, 3, out="/stem/conv/Conv_output_0", pads=[1, 1, 1, 1])
+    x = g.op("Relu", [x], out="/stem/relu/Relu_output_0")
+    x = g.op("GlobalAveragePool", [x], out="/pool/GlobalAveragePool_output_0")
+    x = g.op("Flatten", [x], out="output")
+    return g.model("input", [1, 3, 32, 32], ["output"], 13)
+
+
 def unsupported():
     g = G()
     x = g.conv("input", 3, 4, 3, out="conv")
@@ -267,6 +277,7 @@ def main(out):
     m1, m2 = unsupported()
     onnx.save(m1, os.path.join(out, "unsupported_lstm.onnx"))
     onnx.save(m2, os.path.join(out, "unsupported_custom.onnx"))
+    onnx.save(slashed(), os.path.join(out, "slashed.onnx"))
     efficientnet_lite0_real(out)
 
 
