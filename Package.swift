@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // Thin system-library targets over Debian's -dev packages (see scripts/install-deps).
@@ -32,7 +33,10 @@ let package = Package(
 
         // HDF5 files that h5py reads: the code files Extract writes and Classify reads.
         .target(name: "H5", dependencies: ["CHDF5"], swiftSettings: fast),
-        .target(name: "Extract", dependencies: ["CBLAS", "CJPEG", "CPNG", "H5", "CKernels"], swiftSettings: fast),
+        // ONNX graphs: Sources/Extract/ONNX/ONNXProto.pb.swift is generated (scripts/gen-onnx-swift) and committed.
+        .target(name: "Extract", dependencies: ["CBLAS", "CJPEG", "CPNG", "H5", "CKernels",
+                                                .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: fast),
         .target(name: "Classify", dependencies: ["CBLAS", "CLinear", "H5"], swiftSettings: fast),
         .executableTarget(
             name: "Pipeline",

@@ -15,6 +15,8 @@ struct ExtractCommand: ParsableCommand {
             A killed run, re-run with the same command, resumes where it stopped.
             Example: pipeline extract --model alexnet --weights alexnet-owt-7be5be79.pth --layer fc7 \
             --data hymenoptera_data/train --out train.h5
+            With --onnx FILE the network is an ONNX graph, its layers are its tensor names (`pipeline layers --onnx FILE`), \
+            and preprocessing defaults to the graph's input size and ImageNet's mean and std.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -48,8 +50,9 @@ struct ExtractCommand: ParsableCommand {
     }
 
     func run() throws {
-        let images = try data.map { try ImageList.imageFolder($0) } ?? ImageList.pathList(list ?? "")
+        // The network first: a bad model file (an ONNX operator the runner lacks) fails before any image is read.
         let job = try ExtractionSetup(model: model, preprocessing: preprocessing, codes: codes, quiet: quiet)
+        let images = try data.map { try ImageList.imageFolder($0) } ?? ImageList.pathList(list ?? "")
         try job.extract(images, to: out, batch: batch, strict: strict, overwrite: overwrite, source: data ?? list ?? "")
     }
 }
@@ -77,12 +80,16 @@ struct CodeOptions: ParsableArguments {
     var background: String?
 
     func settings(for arch: Architecture) throws -> CodeSettings {
+        try settings(defaultLayer: arch.defaultLayer)
+    }
+
+    func settings(defaultLayer: String) throws -> CodeSettings {
         guard let pooling = Pooling(pool) else { throw ValidationError("--pool takes avg, max or grid:K; got `\(pool)`") }
         guard let augmentation = Augmentation(rawValue: tta) else {
             throw ValidationError("--tta takes none, flip or ten-crop; got `\(tta)`")
         }
         let layers = layer.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
-        return CodeSettings(layers: layers.isEmpty ? [arch.defaultLayer] : layers, pooling: pooling, relu: !noReLU,
+        return CodeSettings(layers: layers.isEmpty ? [defaultLayer] : layers, pooling: pooling, relu: !noReLU,
                             l2Normalize: l2Normalize, augmentation: augmentation)
     }
 
@@ -103,9 +110,21 @@ struct ExtractionSetup {
     let quiet: Bool
 
     init(model: ModelOptions, preprocessing: PreprocessingOptions, codes: CodeOptions, quiet: Bool) throws {
-        let settings = try codes.settings(for: model.model)
+        var settings = try codes.settings(for: model.architecture)
+        if model.onnx != nil && codes.layer.isEmpty { settings.layers = [] }
         let (net, path) = try model.load(layers: settings.layers)
-        extractor = try CodeExtractor(model: net, settings: settings, preprocessing: try preprocessing.preprocessing(for: model.model))
+        // An ONNX graph's default layer is its first output, which is never folded away.
+        if settings.layers.isEmpty { settings.layers = [net.defaultLayer] }
+        // A tensor name with '/' or ',' cannot name a dataset in the codes file: its alias stands for it.
+        settings.layers = try settings.layers.map { layer in
+            guard net.onnxPath != nil, layer.contains("/") || layer.contains(",") else { return layer }
+            let alias = onnxAlias(layer)
+            guard (try? net.resolve(alias)) == layer else {
+                throw ValidationError("layer `\(layer)` holds '/' or ',', which a codes file cannot store, and has no unique alias; `\(net.onnxPath.map { "pipeline layers --onnx \($0)" } ?? "")` lists them")
+            }
+            return alias
+        }
+        extractor = try CodeExtractor(model: net, settings: settings, preprocessing: try preprocessing.preprocessing(for: net))
         weightsPath = path
         weightsSHA256 = try sha256Hex(of: URL(fileURLWithPath: path))
         background = try codes.backgroundColour()
@@ -116,8 +135,9 @@ struct ExtractionSetup {
     var metadata: CodesMetadata {
         let s = extractor.settings
         var extra = ["relu": "\(s.relu)", "l2_normalize": "\(s.l2Normalize)", "tta": s.augmentation.rawValue]
+        if extractor.model.onnxPath != nil { extra["model_format"] = "onnx" }
         if let b = background { extra["background"] = "\(b.0),\(b.1),\(b.2)" }
-        return CodesMetadata(model: extractor.model.architecture.rawValue, weightsFile: (weightsPath as NSString).lastPathComponent,
+        return CodesMetadata(model: extractor.model.name, weightsFile: (weightsPath as NSString).lastPathComponent,
                              weightsSHA256: weightsSHA256, layers: s.layers, pooling: s.pooling.description,
                              preprocessing: extractor.preprocessing.description, toolVersion: Pipeline.configuration.version,
                              extra: extra)

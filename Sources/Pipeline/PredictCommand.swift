@@ -25,7 +25,8 @@ struct PredictCommand: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Classes listed per image, best first.")
     var topK: Int = 5
 
-    @Option(help: ArgumentHelp("Checkpoint the codes were made with (default: the recorded file name in the weights cache).", valueName: "path"))
+    @Option(name: [.customLong("weights"), .customLong("onnx")], help: ArgumentHelp(
+        "Checkpoint, or ONNX file, the codes were made with (default: the recorded file name in the weights cache).", valueName: "path"))
     var weights: String?
 
     @Option(help: "Output format: text, or csv (image,rank,class,score).")

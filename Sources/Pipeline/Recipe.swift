@@ -77,12 +77,16 @@ struct Recipe {
         return path
     }
 
+    /// Whether the codes came from an ONNX file (`pipeline extract --onnx`), recorded as its weights file.
+    var isONNX: Bool { provenance["model_format"] == "onnx" }
+
     /// The network with the recorded settings, ready to make codes for new images.
     func extractor(weights override: String?) throws -> CodeExtractor {
-        let arch = try architecture
         let path = try weightsPath(override: override)
         let settings = try self.settings
-        let net = try Model(arch, weights: StateDict.load(path: path), layers: settings.layers)
+        let net = isONNX
+            ? try Model(onnx: path, layers: settings.layers)
+            : try Model(try architecture, weights: StateDict.load(path: path), layers: settings.layers)
         return try CodeExtractor(model: net, settings: settings, preprocessing: try preprocessing)
     }
 
@@ -104,8 +108,10 @@ struct Recipe {
 
     /// The `pipeline extract` command line that makes codes like these.
     func extractCommand(data: String, out: String) -> String {
-        var args = ["pipeline extract", "--model", provenance["model"] ?? "?", "--weights", provenance["weights_file"] ?? "?",
-                    "--layer", provenance["layer"] ?? "?", "--pool", provenance["pooling"] ?? "avg"]
+        var args = ["pipeline extract"]
+        args += isONNX ? ["--onnx", provenance["weights_file"] ?? "?"]
+                       : ["--model", provenance["model"] ?? "?", "--weights", provenance["weights_file"] ?? "?"]
+        args += ["--layer", provenance["layer"] ?? "?", "--pool", provenance["pooling"] ?? "avg"]
         if let p = try? preprocessing {
             args += ["--resize", "\(p.resize)", "--crop", "\(p.crop)",
                      "--mean", p.mean.map { "\($0)" }.joined(separator: ","), "--std", p.std.map { "\($0)" }.joined(separator: ",")]

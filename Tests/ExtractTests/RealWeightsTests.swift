@@ -6,7 +6,7 @@ import XCTest
 
 final class RealWeightsTests: XCTestCase {
     func top1(_ model: Model, _ photo: String) throws -> (Int, Float) {
-        let arch = model.architecture
+        let arch = try XCTUnwrap(model.architecture)
         let pre = Preprocessing(resize: arch.resizeSize, crop: arch.inputSize, mean: arch.mean, std: arch.std)
         let image = try ImageDecoder.decode(path: Fixtures.path(".cache/photos/\(photo)"))
         let x = Tensor(shape: [1, 3, 224, 224], data: pre.apply(image))

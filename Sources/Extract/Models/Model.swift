@@ -1,5 +1,6 @@
 // A model is a value built once from (architecture, weights); its forward pass returns the named
 // layers asked for and stops at the deepest of them.
+import Foundation
 
 protocol Network {
     /// Runs the network on x: [N, 3, H, W], emitting every named node's output to `taps`.
@@ -7,25 +8,33 @@ protocol Network {
 }
 
 public enum ModelError: Error, CustomStringConvertible {
-    case unknownLayer(String, Architecture)
-    case inputShape([Int], Architecture)
-    case foldedConvolution(String, Architecture)
+    /// (layer, model name, the command that lists the model's layers)
+    case unknownLayer(String, String, String)
+    case inputShape([Int], String)
+    case foldedConvolution(String, String)
 
     public var description: String {
         switch self {
-        case let .unknownLayer(name, arch):
-            return "unknown layer `\(name)` for \(arch.rawValue); `pipeline layers --model \(arch.rawValue)` lists them"
-        case let .foldedConvolution(name, arch):
-            return "layer `\(name)` of \(arch.rawValue) is a convolution whose BatchNorm was folded into it at load time; "
+        case let .unknownLayer(name, model, lister):
+            return "unknown layer `\(name)` for \(model); `\(lister)` lists them"
+        case let .foldedConvolution(name, model):
+            return "layer `\(name)` of \(model) is a convolution whose BatchNorm was folded into it at load time; "
                 + "name it in the layers the model is built for (Model(_:weights:layers:)) to get its own output"
-        case let .inputShape(shape, arch):
-            return "\(arch.rawValue) takes images as [N, 3, H, W]; got \(shape)"
+        case let .inputShape(shape, model):
+            return "\(model) takes images as [N, 3, H, W]; got \(shape)"
         }
     }
 }
 
 public final class Model {
-    public let architecture: Architecture
+    /// The built-in architecture; nil for a model read from an ONNX file.
+    public let architecture: Architecture?
+    /// The architecture's name, or the ONNX file's name.
+    public let name: String
+    /// The ONNX file the model was read from.
+    public let onnxPath: String?
+    /// Layer aliases: the architecture's Caffe-style names, or an ONNX file's slash-free names.
+    public let aliases: [String: String]
     let network: Network
     private var nodeNames: Set<String>?
 
@@ -44,8 +53,41 @@ public final class Model {
         try self.init(architecture, reader: .random())
     }
 
+    /// The network an ONNX file describes, weights included. `layers` are the taps that will be asked
+    /// for: a Conv among them keeps the BatchNormalization after it apart; every other one is folded.
+    /// The whole graph is checked here (operators, attributes, shapes), before any image is read.
+    public init(onnx path: String, layers: [String] = []) throws {
+        architecture = nil
+        name = (path as NSString).lastPathComponent
+        onnxPath = path
+        let net = try ONNXNetwork(path: path, unfolded: Set(layers))
+        network = net
+        aliases = onnxAliases(try net.layers(height: net.declaredInputSize ?? 224, width: net.declaredInputSize ?? 224).map(\.name))
+    }
+
+    /// The layer whose codes `pipeline extract` writes when none is named: the architecture's, or an
+    /// ONNX graph's first output.
+    public var defaultLayer: String {
+        if let architecture { return architecture.defaultLayer }
+        guard let net = network as? ONNXNetwork else { return "" }
+        let out = net.graphOutputs.first ?? net.steps.last?.outputs.first ?? net.inputName
+        return onnxAlias(out) == out || aliases[onnxAlias(out)] != out ? out : onnxAlias(out)
+    }
+
+    /// Side of the square input an ONNX file declares, if it declares one.
+    public var declaredInputSize: Int? { (network as? ONNXNetwork)?.declaredInputSize }
+
+    /// The command that lists this model's layers, for hints.
+    var layersCommand: String {
+        if let onnxPath { return "pipeline layers --onnx \(onnxPath)" }
+        return "pipeline layers --model \(name)"
+    }
+
     init(_ architecture: Architecture, reader r: WeightReader) throws {
         self.architecture = architecture
+        name = architecture.rawValue
+        onnxPath = nil
+        aliases = architecture.aliases
         switch architecture.family {
         case .alexnet: network = try AlexNet(r)
         case .vgg: network = try VGG(r, config: VGG.config(architecture), batchNorm: VGG.batchNorm(architecture))
@@ -67,20 +109,20 @@ public final class Model {
     public func resolve(_ layer: String) throws -> String {
         if nodeNames == nil { nodeNames = Set(try layers().map(\.name)) }
         if nodeNames?.contains(layer) == true { return layer }
-        if let node = architecture.aliases[layer], nodeNames?.contains(node) == true { return node }
-        throw ModelError.unknownLayer(layer, architecture)
+        if let node = aliases[layer], nodeNames?.contains(node) == true { return node }
+        throw ModelError.unknownLayer(layer, name, layersCommand)
     }
 
     /// Outputs of `layers` (names or aliases) for x: [N, 3, H, W], keyed as asked.
     public func run(_ x: Tensor, layers: [String]) throws -> [String: Tensor] {
-        guard x.rank == 4, x.shape[1] == 3 else { throw ModelError.inputShape(x.shape, architecture) }
+        guard x.rank == 4, x.shape[1] == 3 else { throw ModelError.inputShape(x.shape, name) }
         let nodes = try layers.map { try resolve($0) }
         let taps = Taps(wanted: Set(nodes))
         do {
             try network.forward(x, taps)
         } catch is ForwardComplete {}
         if let folded = taps.missing().sorted().first {
-            throw ModelError.foldedConvolution(folded, architecture)
+            throw ModelError.foldedConvolution(folded, name)
         }
         var result: [String: Tensor] = [:]
         for (name, node) in zip(layers, nodes) { result[name] = taps.outputs[node] }
@@ -89,7 +131,7 @@ public final class Model {
 
     /// Multiply-adds of one image's forward pass at `size` x `size`, up to `layers` (all when empty).
     public func multiplyAdds(size: Int? = nil, upTo layers: [String] = []) throws -> Int {
-        let s = size ?? architecture.inputSize
+        let s = size ?? defaultInputSize
         let nodes = try layers.map { try resolve($0) }
         multiplyAddCounter = 0
         defer { multiplyAddCounter = nil }
@@ -99,14 +141,34 @@ public final class Model {
         return multiplyAddCounter ?? 0
     }
 
+    /// The input side used when none is given: the architecture's, or the ONNX file's (224 when it declares none).
+    public var defaultInputSize: Int { architecture?.inputSize ?? declaredInputSize ?? 224 }
+
     /// Every node in forward order, with its output shape for one image at `size` x `size` and its aliases.
     public func layers(size: Int? = nil) throws -> [(name: String, shape: [Int], aliases: [String])] {
-        let s = size ?? architecture.inputSize
+        let s = size ?? defaultInputSize
         let taps = Taps(wanted: [], listing: true)
         try network.forward(Tensor(zeros: [1, 3, s, s]), taps)
-        let aliases = architecture.aliases
         return taps.shapes.map { node in
             (node.name, node.shape, aliases.filter { $0.value == node.name }.map(\.key).sorted())
         }
     }
+}
+
+/// A tap name as stored in a codes file, where '/' and ',' cannot appear: ONNX exporters name
+/// tensors like `/features/features.0/Conv_output_0`; the alias is `features.features.0.Conv_output_0`.
+public func onnxAlias(_ name: String) -> String {
+    var s = name
+    while s.hasPrefix("/") { s.removeFirst() }
+    return String(s.map { $0 == "/" || $0 == "," ? "." : $0 })
+}
+
+/// Aliases for the names that need one, unless the alias is itself a name or stands for two names.
+func onnxAliases(_ names: [String]) -> [String: String] {
+    let all = Set(names)
+    var byAlias: [String: [String]] = [:]
+    for n in names where onnxAlias(n) != n { byAlias[onnxAlias(n), default: []].append(n) }
+    var result: [String: String] = [:]
+    for (alias, targets) in byAlias where targets.count == 1 && !all.contains(alias) { result[alias] = targets[0] }
+    return result
 }
