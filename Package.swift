@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "pipeline", targets: ["Pipeline"]),
         .library(name: "Extract", targets: ["Extract"]),
         .library(name: "Classify", targets: ["Classify"]),
+        .library(name: "Train", targets: ["Train"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,6 +34,8 @@ let package = Package(
         // HDF5 files that h5py reads: the code files Extract writes and Classify reads.
         .target(name: "H5", dependencies: ["CHDF5"], swiftSettings: fast),
         .target(name: "Extract", dependencies: ["CBLAS", "CJPEG", "CPNG", "H5", "CKernels"], swiftSettings: fast),
+        // Fine-tuning: the layers' backward passes, BatchNorm in training mode, SGD.
+        .target(name: "Train", dependencies: ["Extract", "CBLAS"], swiftSettings: fast),
         .target(name: "Classify", dependencies: ["CBLAS", "CLinear", "H5"], swiftSettings: fast),
         .executableTarget(
             name: "Pipeline",
@@ -45,6 +48,7 @@ let package = Package(
 
         .testTarget(name: "H5Tests", dependencies: ["H5"], exclude: ["Scripts"]),
         .testTarget(name: "ExtractTests", dependencies: ["Extract", "H5"], exclude: ["Golden"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Extract"], exclude: ["Golden"]),
         .testTarget(name: "ClassifyTests", dependencies: ["Classify", "H5"], exclude: ["Golden"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "H5"], exclude: ["Golden", "Scripts", "Snapshots"]),
     ],
