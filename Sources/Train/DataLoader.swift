@@ -49,7 +49,7 @@ public final class DataLoader {
     public func order(epoch: Int) -> [Int] {
         var order = Array(0..<list.count)
         if case let .training(_, seed) = mode {
-            var rng = SplitMix64(seed: seed, stream: UInt64(epoch), index: UInt64.max)
+            var rng = Extract.SplitMix64(seed: seed, stream: UInt64(epoch), index: UInt64.max)
             for i in stride(from: order.count - 1, to: 0, by: -1) {
                 order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
             }
@@ -102,7 +102,7 @@ public final class DataLoader {
                 let image = try ImageDecoder.decode(path: path)
                 switch mode {
                 case let .training(transform, seed):
-                    var rng = SplitMix64(seed: seed, stream: UInt64(epoch), index: UInt64(index))
+                    var rng = Extract.SplitMix64(seed: seed, stream: UInt64(epoch), index: UInt64(index))
                     result = transform.apply(image, using: &rng)
                 case let .evaluation(preprocessing):
                     result = preprocessing.apply(image)

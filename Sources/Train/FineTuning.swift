@@ -14,6 +14,19 @@ public struct EpochResult: Codable, Equatable, Sendable {
     public var seconds: Double          // training pass only
     public var imagesPerSecond: Double  // training images per second
     public var validationSeconds: Double
+
+    public init(epoch: Int, learningRate: Double, trainLoss: Double, trainAccuracy: Double, valLoss: Double, valAccuracy: Double,
+                seconds: Double, imagesPerSecond: Double, validationSeconds: Double) {
+        self.epoch = epoch
+        self.learningRate = learningRate
+        self.trainLoss = trainLoss
+        self.trainAccuracy = trainAccuracy
+        self.valLoss = valLoss
+        self.valAccuracy = valAccuracy
+        self.seconds = seconds
+        self.imagesPerSecond = imagesPerSecond
+        self.validationSeconds = validationSeconds
+    }
 }
 
 public final class FineTuning {
@@ -50,7 +63,6 @@ public final class FineTuning {
         let total = train.imagesPerEpoch(epoch: epoch)
         var lossSum = 0.0, correct = 0, seen = 0
         let start = Date()
-        progress(0, total)
         try train.forEachBatch(epoch: epoch) { batch in
             network.zeroGrad()
             let logits = try network.forward(batch.inputs, training: true)
@@ -71,7 +83,6 @@ public final class FineTuning {
     public func evaluate(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (loss: Double, accuracy: Double) {
         var lossSum = 0.0, correct = 0, seen = 0
         let total = validation.list.count
-        progress(0, total)
         try validation.forEachBatch(epoch: 0) { batch in
             let logits = try network.forward(batch.inputs, training: false)
             let (loss, _, right) = crossEntropy(logits, labels: batch.labels)

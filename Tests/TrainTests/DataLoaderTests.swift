@@ -51,7 +51,7 @@ final class DataLoaderTests: XCTestCase {
             XCTAssertEqual(batch.inputs.shape, [indices.count, 3, 16, 16])
             XCTAssertEqual(batch.labels, indices.map { Int(list.labels[$0]) })
             for (j, index) in indices.enumerated() {
-                var rng = SplitMix64(seed: 11, stream: 2, index: UInt64(index))
+                var rng = Extract.SplitMix64(seed: 11, stream: 2, index: UInt64(index))
                 let expected = transform.apply(image, using: &rng)
                 XCTAssertEqual(Array(batch.inputs.data[j * 768..<(j + 1) * 768]), expected, "image \(index)")
             }
