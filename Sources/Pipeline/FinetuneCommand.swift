@@ -10,19 +10,19 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tune a pretrained network on an image folder: a new classifier head, the later layers trained by SGD.",
         discussion: """
-            The head (fc, _fc, classifier.6) is replaced by one with a output per class of --data (torch's default \
+            The head (fc, _fc, classifier.6) is replaced by one with an output per class of --data (torch's default \
             initialisation, seeded). Layers up to and including --freeze-until stay fixed: they run forward only and \
             their BatchNorm stays in evaluation mode, its running statistics untouched. Trained layers' BatchNorm \
-            uses batch statistics and updates its running statistics (momentum 0.1), as torch's train() mode does.
-            Training images get torchvision's RandomResizedCrop(--size, --scale) and a horizontal flip with p = 0.5, \
+            uses batch statistics and updates its running statistics (momentum 0.1; EfficientNet-Lite 0.01), as torch's train() mode does.
+            Training images get torchvision's RandomResizedCrop(--size, --scale) and a horizontal flip with p = --hflip, \
             drawn from a generator seeded by --seed (not torch's generator: same seed, same crops, but not torch's \
             crops); validation images the evaluation transform (Resize, CenterCrop). SGD with momentum and weight \
             decay (torch.optim.SGD); the learning rate follows --schedule, stepped once per epoch.
             After every epoch a checkpoint (weights, momentum buffers, epochs done, settings) is written atomically \
             to --checkpoint-dir; re-running the same command resumes from it. The best validation accuracy's \
             weights are written to --out (safetensors, torchvision's key names, class names in its metadata) with \
-            a JSON sidecar (--out with .json) of classes and per-epoch figures. extract, predict and run take \
-            --out as --weights.
+            a JSON sidecar (--out with .json) of classes and per-epoch figures. extract and predict take --out \
+            as --weights.
             Example: pipeline finetune --model resnet18 --weights resnet18-f37072fd.pth --data DIR/train \
             --val DIR/val --freeze-until layer3 --epochs 25 --out tuned.safetensors
             """)
@@ -72,7 +72,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "StepLR: the factor of each decay.")
     var gamma: Double = 0.1
 
-    @Option(name: .customLong("eta-min"), help: "CosineAnnealingLR: the final learning rate.")
+    @Option(name: .customLong("eta-min"), help: "CosineAnnealingLR: eta_min, the rate it anneals to at T_max.")
     var etaMin: Double = 0
 
     @Option(name: .customLong("batch-size"), help: "Images per SGD step.")
@@ -86,6 +86,9 @@ struct FinetuneCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("RandomResizedCrop's range of crop areas, as fractions of the image.", valueName: "min,max"))
     var scale: String = "0.08,1.0"
+
+    @Option(help: "RandomHorizontalFlip's probability; 0 for images whose mirror image means something else (digits, text).")
+    var hflip: Double = 0.5
 
     @Option(name: .customLong("checkpoint-dir"), help: ArgumentHelp("Where the resumable checkpoint goes. (default: beside --out)", valueName: "dir"))
     var checkpointDir: String?
@@ -105,6 +108,7 @@ struct FinetuneCommand: ParsableCommand {
         _ = try parsedSchedule()
         _ = try stageMultipliers()
         _ = try scaleRange()
+        guard (0...1).contains(hflip) else { throw ValidationError("--hflip takes a probability in 0...1; got \(hflip)") }
     }
 
     func parsedSchedule() throws -> Schedule {
@@ -163,7 +167,7 @@ struct FinetuneCommand: ParsableCommand {
         let weightsSHA256 = try sha256Hex(of: URL(fileURLWithPath: weightsPath))
         let schedule = try parsedSchedule()
         let rates = LearningRates(base: lr, headMultiplier: headLRMult, stageMultipliers: try stageMultipliers())
-        let transform = TrainingTransform(size: side, mean: arch.mean, std: arch.std)
+        let transform = TrainingTransform(size: side, mean: arch.mean, std: arch.std, flipProbability: hflip)
         var augmentation = transform
         augmentation.crop.scale = try scaleRange()
         let evaluation = Preprocessing(resize: side * arch.resizeSize / arch.inputSize, crop: side, mean: arch.mean, std: arch.std)

@@ -87,6 +87,18 @@ final class FinetuneEndToEndTests: XCTestCase {
         XCTAssertEqual(try file.dimension(of: "fc"), 3)
         XCTAssertEqual(try file.dimension(of: "avgpool"), 512)
         XCTAssertEqual(file.count, 6)
+
+        // Codes from the tuned network train an SVM; predict rebuilds them from the tuned checkpoint,
+        // whose name and SHA-256 the codes file recorded.
+        let svm = dir.appendingPathComponent("tuned.svm").path
+        try pipeline(["train-svm", "--codes", codes, "--layer", "avgpool", "--out", svm])
+        let image = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: val + "/4").sorted().first)
+        let predictions = dir.appendingPathComponent("predictions.csv").path
+        try pipeline(["predict", "--classifier", svm, "--weights", out, "--format", "csv", "--out", predictions, val + "/4/" + image])
+        let rows = try String(contentsOfFile: predictions, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.count, 1 + 3, "a header and the 3 classes: \(rows)")
+        XCTAssertThrowsError(try pipeline(["predict", "--classifier", svm, "--weights", try base, val + "/4/" + image]),
+                             "the base checkpoint is not the one the codes were made with")
     }
 
     func testKilledRunResumesToTheUninterruptedWeights() throws {
