@@ -45,7 +45,7 @@ final class NetworkTests: XCTestCase {
                 try net.backward(grad)
                 sgd.step(net.parameters) { $0.isHead ? 0.01 : 0.001 }
             }
-            XCTAssertLessThan(losses.last ?? .infinity, losses[0], "\(arch) frozen up to \(freeze ?? "nothing"): losses \(losses)")
+            XCTAssertLessThan(losses.last ?? .infinity, losses[0], "\(arch) frozen up to \(freeze): losses \(losses)")
         }
     }
 }
