@@ -80,8 +80,10 @@ public final class BatchNormalization: Module {
         bias = Parameter(name: name + ".bias", value: try r.tensor("bias", shape: [c]), stage: stage(of: name))
         runningMean = try r.tensor("running_mean", shape: [c]).data
         runningVar = try r.tensor("running_var", shape: [c]).data
-        // torch saves it as an int64 scalar; checkpoints from before torch 0.4.1 lack it.
-        numBatchesTracked = try r.optional("num_batches_tracked", shape: [])?.data.first ?? 0
+        // torch saves it as an int64 scalar; checkpoints from before torch 0.4.1 lack it; some
+        // writers (the test fixtures' numpy) store it as a 1-element vector.
+        let counterShape = r.shape(of: "num_batches_tracked") == [1] ? [1] : []
+        numBatchesTracked = try r.optional("num_batches_tracked", shape: counterShape)?.data.first ?? 0
         self.eps = eps
         self.momentum = momentum
     }
