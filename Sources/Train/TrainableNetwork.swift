@@ -113,6 +113,16 @@ public final class TrainableNetwork {
         frozenModel = try Model(arch, weights: StateDict(Self.entries(units)))
     }
 
+    /// A network of the given units, none frozen (tests build small ones from the same blocks).
+    init(_ arch: Architecture, units: [Unit], classes: Int) {
+        architecture = arch
+        self.classes = classes
+        self.units = units
+        frozenUntil = nil
+        frozenCount = 0
+        frozenModel = nil
+    }
+
     static func entries(_ units: [Unit]) -> [(String, Tensor)] { units.flatMap { $0.module.state } }
 
     /// Trainable parameters, in module order (the frozen prefix has none).

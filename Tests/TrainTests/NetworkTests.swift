@@ -30,22 +30,27 @@ final class NetworkTests: XCTestCase {
         }
     }
 
-    /// A few SGD steps on one fixed batch drive its loss down, for every family (frozen up to a tap).
-    func testSGDStepsLowerTheLossOnAFixedBatch() throws {
-        for (arch, freeze, size) in [(Architecture.resnet18, "layer2", 64), (.efficientnet_lite0, "stage4", 64)] {
-            let net = try TrainableNetwork(random: arch, classes: 3, freezeUntil: freeze, seed: 1)
-            let x = Self.input([4, 3, size, size], seed: 9)
-            let labels = [0, 1, 2, 1]
-            let sgd = SGD(momentum: 0.9, weightDecay: 1e-4)
-            var losses: [Double] = []
-            for _ in 0..<6 {
-                net.zeroGrad()
-                let (loss, grad, _) = crossEntropy(try net.forward(x, training: true), labels: labels)
-                losses.append(loss)
-                try net.backward(grad)
-                sgd.step(net.parameters) { $0.isHead ? 0.01 : 0.001 }
-            }
-            XCTAssertLessThan(losses.last ?? .infinity, losses[0], "\(arch) frozen up to \(freeze ?? "nothing"): losses \(losses)")
+    /// Loading is strict (a stray key is an error, the old head's keys excepted when the class count
+    /// differs), a head of the right size is kept, and freeze points are checked.
+    func testLoadingAndFreezePoints() throws {
+        let source = try TrainableNetwork(random: .resnet18, classes: 4, seed: 1)
+        let weights = StateDict(source.namedState)
+        let kept = try TrainableNetwork(.resnet18, weights: weights, classes: 4, freezeUntil: nil, seed: 9)
+        XCTAssertEqual(kept.stateDict()["fc.weight"], source.stateDict()["fc.weight"], "a head with the right class count is kept")
+        let replaced = try TrainableNetwork(.resnet18, weights: weights, classes: 7, freezeUntil: nil, seed: 9)
+        XCTAssertEqual(replaced.stateDict()["fc.weight"]?.shape, [7, 512])
+        let bound = Float(1 / 512.0.squareRoot())
+        XCTAssertTrue(replaced.stateDict()["fc.weight"]?.data.allSatisfy { abs($0) <= bound } ?? false, "torch's Linear init: |w| <= 1/sqrt(512)")
+        XCTAssertThrowsError(try TrainableNetwork(.resnet18, weights: StateDict(source.namedState + [("extra.weight", Tensor(zeros: [1]))]),
+                                                  classes: 4, freezeUntil: nil, seed: 0)) { error in
+            XCTAssertTrue("\(error)".contains("extra.weight"), "\(error)")
         }
+        XCTAssertThrowsError(try TrainableNetwork(.resnet18, weights: weights, classes: 4, freezeUntil: "layer9", seed: 0)) { error in
+            XCTAssertTrue("\(error)".contains("layer2.1 (layer2)"), "the error lists the freeze points: \(error)")
+        }
+        XCTAssertThrowsError(try TrainableNetwork(.resnet18, weights: weights, classes: 4, freezeUntil: "fc", seed: 0))
+        let frozen = try TrainableNetwork(.resnet18, weights: weights, classes: 4, freezeUntil: "pool1", seed: 0)
+        XCTAssertEqual(frozen.frozenUntil, "maxpool", "Caffe's alias pool1")
+        XCTAssertEqual(frozen.parameters.first?.name, "layer1.0.conv1.weight")
     }
 }
