@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "pipeline", targets: ["Pipeline"]),
         .library(name: "Extract", targets: ["Extract"]),
         .library(name: "Classify", targets: ["Classify"]),
+        .library(name: "Train", targets: ["Train"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,11 +38,13 @@ let package = Package(
         .target(name: "Extract", dependencies: ["CBLAS", "CJPEG", "CPNG", "H5", "CKernels",
                                                 .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: fast),
+        // Fine-tuning: the layers' backward passes, BatchNorm in training mode, SGD.
+        .target(name: "Train", dependencies: ["Extract", "CBLAS"], swiftSettings: fast),
         .target(name: "Classify", dependencies: ["CBLAS", "CLinear", "H5"], swiftSettings: fast),
         .executableTarget(
             name: "Pipeline",
             dependencies: [
-                "Extract", "Classify", "H5",
+                "Extract", "Classify", "H5", "Train",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -49,6 +52,7 @@ let package = Package(
 
         .testTarget(name: "H5Tests", dependencies: ["H5"], exclude: ["Scripts"]),
         .testTarget(name: "ExtractTests", dependencies: ["Extract", "H5"], exclude: ["Golden"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Extract"], exclude: ["Golden"]),
         .testTarget(name: "ClassifyTests", dependencies: ["Classify", "H5"], exclude: ["Golden"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "H5"], exclude: ["Golden", "Scripts", "Snapshots"]),
     ],

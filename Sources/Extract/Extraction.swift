@@ -125,16 +125,16 @@ private struct SkipReason: Error, CustomStringConvertible {
 }
 
 /// A blocking queue of at most `capacity` items between one producer and one consumer.
-final class BoundedQueue<T> {
+public final class BoundedQueue<T> {
     private var items: [T] = []
     private var closed = false
-    private(set) var isCancelled = false
+    public private(set) var isCancelled = false
     private let condition = NSCondition()
     private let capacity: Int
 
-    init(capacity: Int) { self.capacity = capacity }
+    public init(capacity: Int) { self.capacity = capacity }
 
-    func put(_ item: T) {
+    public func put(_ item: T) {
         condition.lock()
         while items.count >= capacity && !isCancelled { condition.wait() }
         if !isCancelled { items.append(item) }
@@ -143,7 +143,7 @@ final class BoundedQueue<T> {
     }
 
     /// The next item, or nil once the producer closed the queue and it is empty.
-    func take() -> T? {
+    public func take() -> T? {
         condition.lock()
         defer { condition.unlock() }
         while items.isEmpty && !closed { condition.wait() }
@@ -153,14 +153,14 @@ final class BoundedQueue<T> {
         return item
     }
 
-    func close() {
+    public func close() {
         condition.lock()
         closed = true
         condition.broadcast()
         condition.unlock()
     }
 
-    func cancel() {
+    public func cancel() {
         condition.lock()
         isCancelled = true
         closed = true

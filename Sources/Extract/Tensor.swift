@@ -16,7 +16,7 @@ public struct Tensor: Equatable, Sendable {
     }
 
     /// A tensor whose every value `fill` writes: ops' outputs, which would otherwise be written twice.
-    init(shape: [Int], fill: (UnsafeMutablePointer<Float>) -> Void) {
+    public init(shape: [Int], fill: (UnsafeMutablePointer<Float>) -> Void) {
         let count = shape.reduce(1, *)
         self.shape = shape
         self.data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in

@@ -9,6 +9,7 @@ struct Pipeline: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             ExtractCommand.self,
+            FinetuneCommand.self,
             TrainSVMCommand.self,
             TrainSoftmaxCommand.self,
             EvaluateCommand.self,

@@ -12,6 +12,20 @@ enum Safetensors {
         return n > 0 && n <= UInt64(bytes.count - 8) && bytes[8] == UInt8(ascii: "{")
     }
 
+    /// The header's `__metadata__` (string to string; empty when absent).
+    static func metadata(_ file: MappedFile) throws -> [String: String] {
+        let bytes = file.bytes
+        guard looksLike(bytes) else {
+            throw CheckpointError.unreadable(path: file.path, reason: "not a safetensors file")
+        }
+        let n = Int(bytes.loadUnaligned(as: UInt64.self).littleEndian)
+        let json = Data(UnsafeRawBufferPointer(rebasing: bytes[8 ..< 8 + n]))
+        guard let header = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
+            throw CheckpointError.unreadable(path: file.path, reason: "safetensors: the header is not a JSON object")
+        }
+        return header["__metadata__"] as? [String: String] ?? [:]
+    }
+
     /// The tensors in the order their bytes appear in the file.
     static func read(_ file: MappedFile) throws -> [(String, Tensor)] {
         let path = file.path
@@ -51,8 +65,24 @@ enum Safetensors {
 
     /// Writes F32 tensors the way the reference implementation does (safetensors/src/tensor.rs,
     /// `prepare`): sorted by name within a dtype, `__metadata__` first in the header, the header
-    /// padded with spaces to a multiple of 8 bytes so that the data is aligned.
+    /// padded with spaces to a multiple of 8 bytes so that the data is aligned. Written to a
+    /// temporary file beside `path`, then renamed over it: a reader never sees half a file.
     static func write(_ tensors: [(String, Tensor)], metadata: [String: String], to path: String) throws {
+        let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        do {
+            try write(tensors, metadata: metadata, file: temporary)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw CheckpointError.unwritable(path: path, reason: "cannot rename \(temporary) to it: \(reason)")
+        }
+    }
+
+    private static func write(_ tensors: [(String, Tensor)], metadata: [String: String], file path: String) throws {
         let sorted = tensors.sorted { $0.0 < $1.0 }
         var fields: [String] = []
         if !metadata.isEmpty {

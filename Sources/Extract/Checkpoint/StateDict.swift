@@ -75,7 +75,13 @@ public struct StateDict {
         return StateDict(named, source: path)
     }
 
-    /// Writes every tensor as F32 safetensors, which the `safetensors` package reads.
+    /// The `__metadata__` of a safetensors file: what the file says it is.
+    public static func safetensorsMetadata(path: String) throws -> [String: String] {
+        try Safetensors.metadata(try MappedFile(path: path))
+    }
+
+    /// Writes every tensor as F32 safetensors, which the `safetensors` package reads; atomically
+    /// (a temporary file renamed over `path`).
     public func save(safetensors path: String, metadata: [String: String] = [:]) throws {
         try Safetensors.write(keys.compactMap { k in tensors[k].map { (k, $0) } }, metadata: metadata, to: path)
     }

@@ -142,3 +142,23 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
         }
     }
 }
+
+/// The architecture constants the inference models are built from, for the trainable networks
+/// (Sources/Train), so that both follow one definition.
+extension Architecture {
+    /// ResNet: blocks per stage and whether they are bottlenecks (torchvision's resnet18 ... resnet152).
+    public var resnetBlocks: (counts: [Int], bottleneck: Bool) { ResNet.blocks(self) }
+
+    /// VGG: torchvision's cfg, output channels per convolution and nil for a max pool; and whether
+    /// each convolution has a BatchNorm after it.
+    public var vggConfig: [Int?] {
+        VGG.config(self).map { if case .conv(let o) = $0 { return o } else { return nil } }
+    }
+    public var vggBatchNorm: Bool { VGG.batchNorm(self) }
+
+    /// EfficientNet-Lite0's block stages (efficientnet_lite_builder.py) and its BatchNorm eps.
+    public static var efficientNetLiteStages: [(repeats: Int, kernel: Int, stride: Int, expand: Int, input: Int, output: Int)] {
+        EfficientNetLite.stages.map { ($0.repeats, $0.kernel, $0.stride, $0.expand, $0.input, $0.output) }
+    }
+    public static var efficientNetLiteEps: Double { EfficientNetLite.eps }
+}

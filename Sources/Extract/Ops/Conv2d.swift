@@ -211,7 +211,7 @@ private func gemmConv2d(_ x: UnsafePointer<Float>, weight wp: UnsafePointer<Floa
 
 /// col[(c * kH + i) * kW + j][y * outW + x] = input[c][y * sH - top + i * dH][x * sW - left + j * dW], 0 outside.
 /// Rows are `rowStride` apart (oH * oW unless several images share the buffer).
-func im2col(_ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, geometry g: Conv2dGeometry,
+public func im2col(_ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, geometry g: Conv2dGeometry,
             outH oh: Int, outW ow: Int, into col: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
     let ld = rowStride ?? oh * ow
     var row = 0

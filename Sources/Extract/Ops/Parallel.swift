@@ -21,7 +21,7 @@ private let blasSingleThreaded: Void = {
 
 /// Splits 0..<count into at most `Parallelism.threads` contiguous ranges of at least `grain`
 /// items, boundaries on multiples of `align`, and runs `body` on each concurrently.
-func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body: (Range<Int>) -> Void) {
     _ = blasSingleThreaded
     let workers = max(1, min(Parallelism.threads, count / max(grain, 1)))
     if workers == 1 {
@@ -45,7 +45,7 @@ func biasActivate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float
 
 /// A scratch buffer of `count` floats for the duration of `body` (not initialised).
 @inline(__always)
-func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+public func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
     let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
     defer { p.deallocate() }
     return body(p)

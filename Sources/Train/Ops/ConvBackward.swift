@@ -1,0 +1,185 @@
+// The backward pass of conv2d (Extract's forward): weight gradients by im2col and sgemm, input
+// gradients by sgemm and col2im, images split across the workers; depthwise as direct loops.
+import CBLAS
+import Extract
+
+/// Gradients of y = conv2d(x, weight, bias) given dy = dL/dy.
+/// x: [N, C, H, W], weight: [O, C/groups, kH, kW], dy: [N, O, oH, oW]
+/// -> dx: [N, C, H, W] (nil unless `inputGrad`), dw: [O, C/groups, kH, kW], db: [O] (nil unless `biasGrad`)
+public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: Conv2dGeometry,
+                           inputGrad: Bool = true, biasGrad: Bool = false) -> (dx: Tensor?, dw: Tensor, db: [Float]?) {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let o = weight.shape[0]
+    let (oh, ow) = g.outputSize(height: h, width: w)
+    precondition(dy.shape == [n, o, oh, ow], "conv2dBackward: dy \(dy.shape) is not the output shape \([n, o, oh, ow])")
+    precondition(weight.shape[1] * g.groups == c, "conv2dBackward: weight \(weight.shape) does not fit input \(x.shape)")
+    let db = biasGrad ? channelSums(dy) : nil
+    if g.groups == c && o == c && weight.shape[1] == 1 {
+        let (dx, dw) = depthwiseBackward(x, weight: weight, dy: dy, geometry: g, inputGrad: inputGrad)
+        return (dx, dw, db)
+    }
+    let cg = c / g.groups, og = o / g.groups
+    let k = cg * g.kernel.h * g.kernel.w
+    let p = oh * ow
+    let workers = max(1, min(Parallelism.threads, n))
+    // One weight-gradient accumulator per worker, summed at the end (images are split, not weights).
+    var partial = [Float](repeating: 0, count: workers * o * k)
+    var dx: Tensor? = inputGrad ? Tensor(zeros: x.shape) : nil
+    x.data.withUnsafeBufferPointer { xp in
+        weight.data.withUnsafeBufferPointer { wp in
+            dy.data.withUnsafeBufferPointer { dyp in
+                partial.withUnsafeMutableBufferPointer { pp in
+                    withOptionalPointer(&dx) { dxp in
+                        let (xb, wb, dyb, pb) = (xp.baseAddress!, wp.baseAddress!, dyp.baseAddress!, pp.baseAddress!)
+                        let per = (n + workers - 1) / workers
+                        parallelRanges(workers) { ws in
+                            for worker in ws {
+                                let images = min(n, worker * per)..<min(n, (worker + 1) * per)
+                                withScratch(k * p) { col in
+                                    withScratch(dxp == nil ? 0 : k * p) { dcol in
+                                        for img in images {
+                                            for grp in 0..<g.groups {
+                                                let src = xb + (img * c + grp * cg) * h * w
+                                                let d = dyb + (img * o + grp * og) * p
+                                                im2col(src, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow, into: col)
+                                                // dW[og, k] += dY[og, p] col[k, p]^T
+                                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(og), Int32(k), Int32(p), 1,
+                                                            d, Int32(p), col, Int32(p), 1, pb + worker * o * k + grp * og * k, Int32(k))
+                                                guard let dxp else { continue }
+                                                // dcol[k, p] = W[og, k]^T dY[og, p]
+                                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(og), 1,
+                                                            wb + grp * og * k, Int32(k), d, Int32(p), 0, dcol, Int32(p))
+                                                col2im(dcol, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow,
+                                                       into: dxp + (img * c + grp * cg) * h * w)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    var dw = Tensor(zeros: weight.shape)
+    for worker in 0..<workers {
+        for i in 0..<(o * k) { dw.data[i] += partial[worker * o * k + i] }
+    }
+    return (dx, dw, db)
+}
+
+/// The adjoint of im2col: dst[c][iy][ix] += col[(c * kH + i) * kW + j][y * oW + x] wherever im2col read
+/// input[c][iy][ix] into that cell. dst must hold the image's planes (accumulated into).
+public func col2im(_ col: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, geometry g: Conv2dGeometry,
+                   outH oh: Int, outW ow: Int, into dst: UnsafeMutablePointer<Float>) {
+    let ld = oh * ow
+    var row = 0
+    for ch in 0..<channels {
+        let plane = dst + ch * h * w
+        for i in 0..<g.kernel.h {
+            for j in 0..<g.kernel.w {
+                let src = col + row * ld
+                let dx = j * g.dilation.w - g.padding.left
+                let x0 = min(ow, max(0, (-dx + g.stride.w - 1) / g.stride.w))
+                let x1 = max(x0, min(ow, (w - dx + g.stride.w - 1) / g.stride.w))
+                for y in 0..<oh {
+                    let iy = y * g.stride.h - g.padding.top + i * g.dilation.h
+                    if iy < 0 || iy >= h { continue }
+                    let d = plane + iy * w + dx, s = src + y * ow
+                    if g.stride.w == 1 {
+                        for xo in x0..<x1 { d[xo] += s[xo] }
+                    } else {
+                        for xo in x0..<x1 { d[xo * g.stride.w] += s[xo] }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// Depthwise convolution (groups == C == O, one filter per channel): both gradients by direct loops,
+/// channels split across the workers, so each channel's weight gradient has one owner.
+func depthwiseBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: Conv2dGeometry,
+                       inputGrad: Bool) -> (dx: Tensor?, dw: Tensor) {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (oh, ow) = (dy.shape[2], dy.shape[3])
+    let (kh, kw) = g.kernel
+    var dw = Tensor(zeros: weight.shape)
+    var dx: Tensor? = inputGrad ? Tensor(zeros: x.shape) : nil
+    x.data.withUnsafeBufferPointer { xp in
+        weight.data.withUnsafeBufferPointer { wp in
+            dy.data.withUnsafeBufferPointer { dyp in
+                dw.data.withUnsafeMutableBufferPointer { dwp in
+                    withOptionalPointer(&dx) { dxp in
+                        let (xb, wb, dyb, dwb) = (xp.baseAddress!, wp.baseAddress!, dyp.baseAddress!, dwp.baseAddress!)
+                        parallelRanges(c) { channels in
+                            for ch in channels {
+                                for i in 0..<kh {
+                                    for j in 0..<kw {
+                                        let dxo = j * g.dilation.w - g.padding.left
+                                        let x0 = min(ow, max(0, (-dxo + g.stride.w - 1) / g.stride.w))
+                                        let x1 = max(x0, min(ow, (w - dxo + g.stride.w - 1) / g.stride.w))
+                                        let wv = wb[(ch * kh + i) * kw + j]
+                                        var acc: Float = 0
+                                        for img in 0..<n {
+                                            let plane = (img * c + ch) * h * w, out = (img * c + ch) * oh * ow
+                                            for y in 0..<oh {
+                                                let iy = y * g.stride.h - g.padding.top + i * g.dilation.h
+                                                if iy < 0 || iy >= h { continue }
+                                                let xs = xb + plane + iy * w + dxo, d = dyb + out + y * ow
+                                                if g.stride.w == 1 {
+                                                    for xo in x0..<x1 { acc += d[xo] * xs[xo] }
+                                                    if let dxp {
+                                                        let t = dxp + plane + iy * w + dxo
+                                                        for xo in x0..<x1 { t[xo] += d[xo] * wv }
+                                                    }
+                                                } else {
+                                                    let s = g.stride.w
+                                                    for xo in x0..<x1 { acc += d[xo] * xs[xo * s] }
+                                                    if let dxp {
+                                                        let t = dxp + plane + iy * w + dxo
+                                                        for xo in x0..<x1 { t[xo * s] += d[xo] * wv }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                        dwb[(ch * kh + i) * kw + j] = acc
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (dx, dw)
+}
+
+/// Per-channel sums over images and positions: a bias's gradient. t: [N, C, ...] -> [C]
+public func channelSums(_ t: Tensor) -> [Float] {
+    let (n, c) = (t.shape[0], t.shape[1])
+    let plane = t.count / max(n * c, 1)
+    var out = [Float](repeating: 0, count: c)
+    t.data.withUnsafeBufferPointer { tp in
+        for img in 0..<n {
+            for ch in 0..<c {
+                var acc: Float = 0
+                for i in (img * c + ch) * plane..<(img * c + ch + 1) * plane { acc += tp[i] }
+                out[ch] += acc
+            }
+        }
+    }
+    return out
+}
+
+/// Runs body with the tensor's storage, or nil when there is no tensor.
+@inline(__always)
+func withOptionalPointer<R>(_ t: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+    guard var tensor = t else { return body(nil) }
+    t = nil   // so that the storage is uniquely referenced while it is written
+    defer { t = tensor }
+    return tensor.data.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+}
