@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "Pipeline",
             dependencies: [
-                "Extract", "Classify", "H5",
+                "Extract", "Classify", "H5", "Train",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -3,6 +3,9 @@
 import CBLAS
 import Extract
 
+/// Columns one sgemm should at least have (as Extract's forward convolution).
+private let gemmColumns = 1536
+
 /// Gradients of y = conv2d(x, weight, bias) given dy = dL/dy.
 /// x: [N, C, H, W], weight: [O, C/groups, kH, kW], dy: [N, O, oH, oW]
 /// -> dx: [N, C, H, W] (nil unless `inputGrad`), dw: [O, C/groups, kH, kW], db: [O] (nil unless `biasGrad`)
@@ -22,6 +25,10 @@ public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: 
     let k = cg * g.kernel.h * g.kernel.w
     let p = oh * ow
     let workers = max(1, min(Parallelism.threads, n))
+    let per = (n + workers - 1) / workers
+    // Several images per sgemm when their planes are small (ResNet's 14x14 and 7x7 stages), so that
+    // each sgemm has about `gemmColumns` columns.
+    let nb = max(1, min(per, gemmColumns / max(p, 1)))
     // One weight-gradient accumulator per worker, summed at the end (images are split, not weights).
     var partial = [Float](repeating: 0, count: workers * o * k)
     var dx: Tensor? = inputGrad ? Tensor(zeros: x.shape) : nil
@@ -31,26 +38,41 @@ public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: 
                 partial.withUnsafeMutableBufferPointer { pp in
                     withOptionalPointer(&dx) { dxp in
                         let (xb, wb, dyb, pb) = (xp.baseAddress!, wp.baseAddress!, dyp.baseAddress!, pp.baseAddress!)
-                        let per = (n + workers - 1) / workers
                         parallelRanges(workers) { ws in
                             for worker in ws {
                                 let images = min(n, worker * per)..<min(n, (worker + 1) * per)
-                                withScratch(k * p) { col in
-                                    withScratch(dxp == nil ? 0 : k * p) { dcol in
-                                        for img in images {
-                                            for grp in 0..<g.groups {
-                                                let src = xb + (img * c + grp * cg) * h * w
-                                                let d = dyb + (img * o + grp * og) * p
-                                                im2col(src, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow, into: col)
-                                                // dW[og, k] += dY[og, p] col[k, p]^T
-                                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(og), Int32(k), Int32(p), 1,
-                                                            d, Int32(p), col, Int32(p), 1, pb + worker * o * k + grp * og * k, Int32(k))
-                                                guard let dxp else { continue }
-                                                // dcol[k, p] = W[og, k]^T dY[og, p]
-                                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(og), 1,
-                                                            wb + grp * og * k, Int32(k), d, Int32(p), 0, dcol, Int32(p))
-                                                col2im(dcol, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow,
-                                                       into: dxp + (img * c + grp * cg) * h * w)
+                                withScratch(k * nb * p) { col in
+                                    withScratch(dxp == nil ? 0 : k * nb * p) { dcol in
+                                        withScratch(nb > 1 ? og * nb * p : 0) { gathered in
+                                            for img0 in stride(from: images.lowerBound, to: images.upperBound, by: nb) {
+                                                let count = min(nb, images.upperBound - img0), cols = count * p
+                                                for grp in 0..<g.groups {
+                                                    for j in 0..<count {
+                                                        im2col(xb + ((img0 + j) * c + grp * cg) * h * w, channels: cg, height: h, width: w,
+                                                               geometry: g, outH: oh, outW: ow, into: col + j * p, rowStride: cols)
+                                                    }
+                                                    // dY of the chunk as one [og, count * p] matrix.
+                                                    var d = UnsafePointer(dyb + (img0 * o + grp * og) * p)
+                                                    if count > 1 {
+                                                        for j in 0..<count {
+                                                            for row in 0..<og {
+                                                                (gathered + row * cols + j * p).update(from: dyb + ((img0 + j) * o + grp * og + row) * p, count: p)
+                                                            }
+                                                        }
+                                                        d = UnsafePointer(gathered)
+                                                    }
+                                                    // dW[og, k] += dY[og, cols] col[k, cols]^T
+                                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(og), Int32(k), Int32(cols), 1,
+                                                                d, Int32(cols), col, Int32(cols), 1, pb + worker * o * k + grp * og * k, Int32(k))
+                                                    guard let dxp else { continue }
+                                                    // dcol[k, cols] = W[og, k]^T dY[og, cols]
+                                                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(cols), Int32(og), 1,
+                                                                wb + grp * og * k, Int32(k), d, Int32(cols), 0, dcol, Int32(cols))
+                                                    for j in 0..<count {
+                                                        col2im(dcol + j * p, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow,
+                                                               into: dxp + ((img0 + j) * c + grp * cg) * h * w, rowStride: cols)
+                                                    }
+                                                }
                                             }
                                         }
                                     }
@@ -70,10 +92,11 @@ public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: 
 }
 
 /// The adjoint of im2col: dst[c][iy][ix] += col[(c * kH + i) * kW + j][y * oW + x] wherever im2col read
-/// input[c][iy][ix] into that cell. dst must hold the image's planes (accumulated into).
+/// input[c][iy][ix] into that cell. dst must hold the image's planes (accumulated into); rows of col
+/// are `rowStride` apart (oH * oW unless several images share the buffer).
 public func col2im(_ col: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, geometry g: Conv2dGeometry,
-                   outH oh: Int, outW ow: Int, into dst: UnsafeMutablePointer<Float>) {
-    let ld = oh * ow
+                   outH oh: Int, outW ow: Int, into dst: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+    let ld = rowStride ?? oh * ow
     var row = 0
     for ch in 0..<channels {
         let plane = dst + ch * h * w
