@@ -21,6 +21,36 @@ public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: 
         let (dx, dw) = depthwiseBackward(x, weight: weight, dy: dy, geometry: g, inputGrad: inputGrad)
         return (dx, dw, db)
     }
+    // Stride 1 with symmetric padding: dx is the convolution of dy with the transposed, flipped
+    // kernel and padding k - 1 - p, which Extract's forward runs fastest (Winograd for 3x3).
+    let pd = g.padding
+    if inputGrad && g.groups == 1 && g.stride == (1, 1) && g.dilation == (1, 1) && g.kernel.h == g.kernel.w
+        && pd.top == pd.left && pd.top == pd.bottom && pd.top == pd.right && pd.top < g.kernel.h {
+        let (dw, _) = weightGradient(x, weight: weight, dy: dy, geometry: g, inputGrad: false)
+        let dx = conv2d(dy, weight: transposedFlipped(weight), bias: nil,
+                        geometry: Conv2dGeometry(kernel: g.kernel.h, padding: g.kernel.h - 1 - pd.top))
+        return (dx, dw, db)
+    }
+    let (dw, dx) = weightGradient(x, weight: weight, dy: dy, geometry: g, inputGrad: inputGrad)
+    return (dx, dw, db)
+}
+
+/// w: [O, C, k, k] -> [C, O, k, k] with each kernel rotated by 180 degrees.
+func transposedFlipped(_ w: Tensor) -> Tensor {
+    let (o, c, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+    return Tensor(shape: [c, o, kh, kw]) { t in
+        for oc in 0..<o { for ic in 0..<c { for i in 0..<kh { for j in 0..<kw {
+            t[((ic * o + oc) * kh + i) * kw + j] = w.data[((oc * c + ic) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)]
+        } } } }
+    }
+}
+
+/// dW by im2col and sgemm (and dx by sgemm and col2im when `inputGrad`), images split across the workers.
+private func weightGradient(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: Conv2dGeometry, inputGrad: Bool)
+    -> (dw: Tensor, dx: Tensor?) {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let o = weight.shape[0]
+    let (oh, ow) = (dy.shape[2], dy.shape[3])
     let cg = c / g.groups, og = o / g.groups
     let k = cg * g.kernel.h * g.kernel.w
     let p = oh * ow
@@ -88,7 +118,7 @@ public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: 
     for worker in 0..<workers {
         for i in 0..<(o * k) { dw.data[i] += partial[worker * o * k + i] }
     }
-    return (dx, dw, db)
+    return (dw, dx)
 }
 
 /// The adjoint of im2col: dst[c][iy][ix] += col[(c * kH + i) * kW + j][y * oW + x] wherever im2col read
