@@ -155,6 +155,7 @@ public func activationBackward(_ a: Activation, y: Tensor, dy: Tensor) -> Tensor
 
 /// torch.nn.MaxPool2d (-inf padding, ceil mode as poolOutputSize) that also returns, per output,
 /// the flat index in its input plane of the first maximum (the one torch's backward routes to).
+/// (A NaN in a window is not propagated, unlike torch.)
 public func maxPool2dWithIndices(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false)
     -> (y: Tensor, indices: [Int32]) {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -173,10 +174,16 @@ public func maxPool2dWithIndices(_ x: Tensor, kernel: Int, stride: Int, padding:
                             for ox in 0..<ow {
                                 let x0 = max(ox * stride - padding, 0), x1 = min(ox * stride - padding + kernel, w)
                                 var best = -Float.infinity, at = y0 * w + x0
-                                for iy in y0..<y1 {
-                                    for ix in x0..<x1 where src[iy * w + ix] > best || src[iy * w + ix].isNaN {
-                                        best = src[iy * w + ix]; at = iy * w + ix
+                                var iy = y0
+                                while iy < y1 {
+                                    let row = src + iy * w
+                                    var ix = x0
+                                    while ix < x1 {
+                                        let v = row[ix]
+                                        if v > best { best = v; at = iy * w + ix }
+                                        ix += 1
                                     }
+                                    iy += 1
                                 }
                                 let o = (p * oh + oy) * ow + ox
                                 yp[o] = best; ib[o] = Int32(at)
