@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
         let peak = measuredPeakGFLOPS()
         openblas_set_num_threads(1)
         Parallelism.threads = threads
-        if train { return try runTraining(peak: peak) }
+        if train { return try runTraining(peak: peak, size: size) }
         let net = try weights.map { try Model(model, weights: StateDict.load(path: $0)) } ?? Model(random: model)
         let tap = layer ?? model.defaultLayer
         let node = try net.resolve(tap)
@@ -108,7 +108,7 @@ struct BenchCommand: ParsableCommand {
     /// GFLOP/s counts 3x the forward multiply-adds of the trained layers (forward, weight gradient,
     /// input gradient) plus the frozen prefix's forward: an upper bound by the first layer's input
     /// gradient, which is not computed.
-    func runTraining(peak: Double) throws {
+    func runTraining(peak: Double, size: Int) throws {
         let classes = 1000
         let net = try weights.map {
             try TrainableNetwork(model, weights: StateDict.load(path: $0), classes: classes, freezeUntil: freezeUntil, seed: 0)

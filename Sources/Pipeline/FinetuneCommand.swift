@@ -100,6 +100,9 @@ struct FinetuneCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        if model.onnx != nil {
+            throw ValidationError("fine-tuning runs the built-in architectures (--model); an ONNX file can only be used to extract codes")
+        }
         guard epochs > 0 else { throw ValidationError("--epochs must be positive") }
         guard batchSize > 1 else { throw ValidationError("--batch-size must be at least 2: BatchNorm in training mode needs more than one image") }
         guard lr > 0, headLRMult > 0 else { throw ValidationError("--lr and --head-lr-mult must be positive") }
@@ -155,7 +158,7 @@ struct FinetuneCommand: ParsableCommand {
     }
 
     func run() throws {
-        let arch = model.model
+        let arch = model.architecture
         let trainList = try ImageList.imageFolder(data)
         let valList = try ImageList.imageFolder(val)
         guard valList.classes == trainList.classes else {
@@ -270,7 +273,7 @@ struct FinetuneCommand: ParsableCommand {
     private func writeOutput(_ network: TrainableNetwork, classes: [String], weightsPath: String, sha256: String,
                              settings: [String: String], best: EpochResult, history: [EpochResult]) throws {
         let metadata = [
-            "format": "pipeline-finetuned/1", "architecture": model.model.rawValue, "classes": try jsonText(classes),
+            "format": "pipeline-finetuned/1", "architecture": model.architecture.rawValue, "classes": try jsonText(classes),
             "base_weights": (weightsPath as NSString).lastPathComponent, "base_weights_sha256": sha256,
             "epoch": "\(best.epoch)", "val_accuracy": "\(best.valAccuracy)", "settings": try jsonText(settings),
         ]
@@ -293,7 +296,7 @@ struct FinetuneCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        let sidecar = Sidecar(weights: (out as NSString).lastPathComponent, architecture: model.model.rawValue, classes: classes,
+        let sidecar = Sidecar(weights: (out as NSString).lastPathComponent, architecture: model.architecture.rawValue, classes: classes,
                               bestEpoch: best?.epoch, valAccuracy: best?.valAccuracy, settings: settings, history: history)
         try encoder.encode(sidecar).write(to: URL(fileURLWithPath: sidecarPath), options: .atomic)
     }

@@ -42,6 +42,11 @@ public final class Convolution: Module {
         let k = weight.value.shape[2]
         switch padding {
         case .fixed(let p): return Conv2dGeometry(kernel: k, stride: stride, padding: p, groups: groups)
+        case .pair(let ph, let pw):
+            var g = Conv2dGeometry(kernel: 1, stride: stride, groups: groups)
+            g.kernel = (weight.value.shape[2], weight.value.shape[3])
+            g.padding = (ph, pw, ph, pw)
+            return g
         case .same: return .same(kernel: k, stride: stride, inputSize: (x.shape[2], x.shape[3]), groups: groups)
         }
     }

@@ -38,6 +38,7 @@ public enum TrainError: Error, CustomStringConvertible {
     case classes(Int)
     case noTrainingForward
     case gradientShape([Int], expected: [Int])
+    case unsupportedArchitecture(Architecture)
 
     public var description: String {
         switch self {
@@ -52,6 +53,9 @@ public enum TrainError: Error, CustomStringConvertible {
             return "backward needs a forward pass with training: true first"
         case let .gradientShape(got, expected):
             return "the gradient of the logits has shape \(got); the last forward pass gave logits of \(expected)"
+        case let .unsupportedArchitecture(arch):
+            return "fine-tuning \(arch.rawValue) is not supported yet: fine-tune alexnet, vgg*, resnet* or efficientnet_lite0, "
+                + "or extract codes from \(arch.rawValue) with `pipeline extract`"
         }
     }
 }
@@ -103,6 +107,7 @@ public final class TrainableNetwork {
         case .efficientnetLite: units = try TrainableEfficientNetLite.units(r, seed: seed, head: head)
         case .vgg: units = try TrainableVGG.units(r, arch, seed: seed, head: head)
         case .alexnet: units = try TrainableVGG.alexnet(r, seed: seed, head: head)
+        default: throw TrainError.unsupportedArchitecture(arch)
         }
         self.units = units
         try r.finish(allowUnusedPrefixes: head.dropped.map { [$0] } ?? [])
@@ -142,11 +147,11 @@ public final class TrainableNetwork {
     /// x: [N, 3, H, W] -> logits [N, classes]. `training`: batch statistics in the trainable BatchNorms
     /// (running statistics updated), dropout on, and what the backward pass needs kept.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
-        guard x.rank == 4, x.shape[1] == 3 else { throw ModelError.inputShape(x.shape, architecture) }
+        guard x.rank == 4, x.shape[1] == 3 else { throw ModelError.inputShape(x.shape, architecture.rawValue) }
         var y = x
         if let model = frozenModel, let tap = frozenUntil {
             guard let out = try timed("frozen forward", { try model.run(x, layers: [tap])[tap] }) else {
-                throw ModelError.unknownLayer(tap, architecture)
+                throw ModelError.unknownLayer(tap, architecture.rawValue, "pipeline layers --model \(architecture.rawValue)")
             }
             y = out
         }

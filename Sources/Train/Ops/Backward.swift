@@ -144,6 +144,8 @@ public func activationBackward(_ a: Activation, y: Tensor, dy: Tensor) -> Tensor
                     case .relu: for i in r { dxp[i] = yb[i] > 0 ? db[i] : 0 }
                     case .relu6: for i in r { dxp[i] = yb[i] > 0 && yb[i] < 6 ? db[i] : 0 }
                     case .none: for i in r { dxp[i] = db[i] }
+                    case .hardswish, .hardsigmoid:
+                        preconditionFailure("activationBackward: \(a) is not used by the networks fine-tuning supports")
                     }
                 }
             }

@@ -135,6 +135,7 @@ public enum Reference {
             case .none: return d
             case .relu: return v > 0 ? d : 0
             case .relu6: return v > 0 && v < 6 ? d : 0
+            case .hardswish, .hardsigmoid: preconditionFailure("no backward reference for \(a)")
             }
         })
     }
