@@ -135,6 +135,8 @@ func onnxBroadcast(_ op: ONNXBinary, _ a: Tensor, _ b: Tensor) throws -> Tensor 
         }
     }
     if sa == sb {
+        // A residual sum: Extract's add, split across the workers.
+        if op == .add && a.shape == b.shape { return add(a, b) }
         return Tensor(shape: shape, data: zip(a.data, b.data).map { f($0, $1) })
     }
     // One operand constant over the trailing axes from some point: x[outer, inner] (op) y[outer'] per plane.
