@@ -1,7 +1,7 @@
 // resize, centerCrop, tenCrop and Preprocessing against Pillow with torchvision's formulas
 // transcribed in Golden/make_images.py (Resize(int) -> Image.resize BILINEAR, center_crop,
 // ten_crop, ToTensor + Normalize in float32). Tolerance 0 for bytes, 1e-6 for floats.
-import Extract
+@testable import Extract
 import XCTest
 
 final class ImagePreprocessingTests: XCTestCase {
@@ -21,6 +21,25 @@ final class ImagePreprocessingTests: XCTestCase {
             XCTAssertEqual(out.height, h)
             assertBytesEqual(out.pixels, try ImageGolden.bytes(try XCTUnwrap(entry["rgb"] as? String)),
                              "\(name) \(source.width)x\(source.height) -> \(w)x\(h)")
+        }
+    }
+
+    /// The C passes computing only a window of the output against the plain Swift loops of Resample.c
+    /// followed by a crop, on random images, sizes (up and down, both pass orders) and windows. Tolerance 0.
+    func testResizedCropEqualsPlainResizeThenCrop() throws {
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0..<60 {
+            let iw = Int.random(in: 1...90, using: &rng), ih = Int.random(in: 1...90, using: &rng)
+            let image = RGBImage(width: iw, height: ih, pixels: (0..<(iw * ih * 3)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            let w = Int.random(in: 1...120, using: &rng), h = trial % 5 == 0 ? ih : Int.random(in: 1...120, using: &rng)
+            let cw = Int.random(in: 1...w, using: &rng), ch = Int.random(in: 1...h, using: &rng)
+            let left = Int.random(in: 0...(w - cw), using: &rng), top = Int.random(in: 0...(h - ch), using: &rng)
+            let expected = crop(resizePlain(image, width: w, height: h), top: top, left: left, width: cw, height: ch)
+            let got = resizedCrop(image, width: w, height: h, top: top, left: left, cropWidth: cw, cropHeight: ch)
+            assertBytesEqual(got.pixels, expected.pixels,
+                             "\(iw)x\(ih) -> \(w)x\(h), window \(cw)x\(ch) at (\(left), \(top))")
+            assertBytesEqual(resize(image, width: w, height: h).pixels, resizePlain(image, width: w, height: h).pixels,
+                             "\(iw)x\(ih) -> \(w)x\(h), whole")
         }
     }
 

@@ -5,6 +5,8 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
+#include "resample.h"
+
 /// Activation codes: 0 none, 1 ReLU, 2 ReLU6, 3 Hardswish, 4 Hardsigmoid (Extract's `Activation`).
 
 /// Winograd F(2x2, 3x3) input transform of one row of tiles of one channel: v[e * vstride + tx]

@@ -31,9 +31,19 @@ public func centerCrop(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
         if width > image.width { padLeft = (width - image.width) / 2; paddedWidth = width }
         if height > image.height { padTop = (height - image.height) / 2; paddedHeight = height }
     }
-    let top = Int((Double(paddedHeight - height) / 2.0).rounded(.toNearestOrEven))
-    let left = Int((Double(paddedWidth - width) / 2.0).rounded(.toNearestOrEven))
+    let (top, left) = centerCropOffsets(width: paddedWidth, height: paddedHeight, crop: (width, height))
     return crop(image, top: top - padTop, left: left - padLeft, width: width, height: height)
+}
+
+/// The top-left corner of torchvision's center crop of `crop` inside a width x height image no smaller
+/// than it: `int(round((H - h) / 2.0))` with Python's round, half to even.
+func centerCropOffsets(width: Int, height: Int, crop: (width: Int, height: Int)) -> (top: Int, left: Int) {
+    (Int((Double(height - crop.height) / 2.0).rounded(.toNearestOrEven)),
+     Int((Double(width - crop.width) / 2.0).rounded(.toNearestOrEven)))
+}
+
+func centerCropOffsets(width: Int, height: Int, crop: Int) -> (top: Int, left: Int) {
+    centerCropOffsets(width: width, height: height, crop: (crop, crop))
 }
 
 /// `PIL.Image.transpose(FLIP_LEFT_RIGHT)`, torchvision `hflip`.

@@ -24,7 +24,14 @@ public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertib
 
     /// Resize -> CenterCrop -> ToTensor -> Normalize. Returns CHW floats `[3, crop, crop]`.
     public func apply(_ image: RGBImage) -> [Float] {
-        tensor(from: centerCrop(resized(image), width: crop, height: crop))
+        let size = resizedSize(width: image.width, height: image.height, shorterSide: resize)
+        guard crop <= size.width && crop <= size.height else {
+            return tensor(from: centerCrop(resized(image), width: crop, height: crop))
+        }
+        // Only the crop's pixels of the resized image are computed (the same bytes).
+        let (top, left) = centerCropOffsets(width: size.width, height: size.height, crop: crop)
+        return tensor(from: resizedCrop(image, width: size.width, height: size.height, top: top, left: left,
+                                        cropWidth: crop, cropHeight: crop))
     }
 
     /// The Resize step alone (`Resize(resize)`, bilinear, antialiased).

@@ -2,6 +2,9 @@
 // per output pixel, a window of filter weights stretched by the scale factor on downscaling
 // (antialiasing), rounded to 22-bit fixed point; two passes, each skipped when that side keeps
 // its size, in Pillow 13's order. Same arithmetic, so the bytes equal `Image.resize(size, BILINEAR)`.
+// The passes run in C (CKernels resample.c); the Swift loops below are their plain-loop oracle.
+
+import CKernels
 
 /// Resample.c PRECISION_BITS: 32 - 8 - 2.
 private let precisionBits = 22
@@ -60,14 +63,118 @@ struct ResampleCoefficients {
 /// `PIL.Image.resize((width, height), Image.BILINEAR)` on an RGB image, byte for byte
 /// (antialiased on downscaling, as Pillow always is).
 public func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+    resizedCrop(image, width: width, height: height, top: 0, left: 0, cropWidth: width, cropHeight: height)
+}
+
+/// Pillow 13 ImagingResampleInner: the vertical pass goes first when the height shrinks by more
+/// than twice what the width does (Pillow 12 and earlier always went horizontal first). The passes
+/// round to bytes in between, so the order shows in the result.
+func verticalFirst(from image: RGBImage, width: Int, height: Int) -> Bool {
+    image.height - height > 0 && image.height - height > (image.width - width) * 2
+}
+
+/// `resize(image, width, height)` then `crop(top, left, cropWidth, cropHeight)` (the window inside
+/// the resized image), computing only the pixels of the window: each output pixel of either pass
+/// depends on its own window of input pixels alone, so the bytes are those of the full resize.
+/// Resize(256) + CenterCrop(224) needs about 60% of the full work.
+public func resizedCrop(_ image: RGBImage, width: Int, height: Int, top: Int, left: Int,
+                        cropWidth: Int, cropHeight: Int) -> RGBImage {
+    precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
+    precondition(top >= 0 && left >= 0 && top + cropHeight <= height && left + cropWidth <= width,
+                 "crop window outside the \(width)x\(height) image")
+    let columns = width != image.width
+        ? ResampleCoefficients(inSize: image.width, outSize: width).window(left..<left + cropWidth) : nil
+    let rows = height != image.height
+        ? ResampleCoefficients(inSize: image.height, outSize: height).window(top..<top + cropHeight) : nil
+    let stride = image.width * 3
+    return image.pixels.withUnsafeBufferPointer { input in
+        let base = input.baseAddress!
+        if verticalFirst(from: image, width: width, height: height), let rows {
+            // Vertical pass over the columns the horizontal one will read.
+            let span = columns?.inputRange ?? left..<left + cropWidth
+            let middle = rows.vertical(base + span.lowerBound * 3, stride: stride, rowBytes: span.count * 3)
+            guard let columns else { return RGBImage(width: cropWidth, height: cropHeight, pixels: middle) }
+            let shifted = columns.shifted(by: -span.lowerBound)
+            return RGBImage(width: cropWidth, height: cropHeight, pixels: middle.withUnsafeBufferPointer {
+                shifted.horizontal($0.baseAddress!, stride: span.count * 3, rows: cropHeight)
+            })
+        }
+        // Horizontal pass over the rows the vertical one will read.
+        let span = rows?.inputRange ?? top..<top + cropHeight
+        let middle: [UInt8]
+        if let columns {
+            middle = columns.horizontal(base + span.lowerBound * stride, stride: stride, rows: span.count)
+        } else {
+            var copy = [UInt8]()
+            copy.reserveCapacity(span.count * cropWidth * 3)
+            for y in span {
+                let start = y * stride + left * 3
+                copy.append(contentsOf: input[start..<start + cropWidth * 3])
+            }
+            middle = copy
+        }
+        guard let rows else { return RGBImage(width: cropWidth, height: cropHeight, pixels: middle) }
+        let shifted = rows.shifted(by: -span.lowerBound)
+        return RGBImage(width: cropWidth, height: cropHeight, pixels: middle.withUnsafeBufferPointer {
+            shifted.vertical($0.baseAddress!, stride: cropWidth * 3, rowBytes: cropWidth * 3)
+        })
+    }
+}
+
+/// The coefficients of a run of output pixels, as the C passes take them.
+struct ResampleWindow {
+    var first: [Int32], count: [Int32], weights: [Int32]
+    let ksize: Int
+
+    /// The input pixels the window reads.
+    var inputRange: Range<Int> {
+        var lo = Int.max, hi = 0
+        for (f, c) in zip(first, count) {
+            lo = min(lo, Int(f))
+            hi = max(hi, Int(f) + Int(c))
+        }
+        return lo == Int.max ? 0..<0 : lo..<hi
+    }
+
+    func shifted(by d: Int) -> ResampleWindow {
+        var w = self
+        w.first = first.map { $0 + Int32(d) }
+        return w
+    }
+
+    /// The horizontal pass: `rows` rows of `stride` bytes in, first.count pixels a row out.
+    func horizontal(_ input: UnsafePointer<UInt8>, stride: Int, rows: Int) -> [UInt8] {
+        let outWidth = first.count
+        return [UInt8](unsafeUninitializedCapacity: outWidth * rows * 3) { out, n in
+            resample_rgb8_horizontal(input, stride, rows, out.baseAddress!, outWidth, first, count, weights, ksize)
+            n = outWidth * rows * 3
+        }
+    }
+
+    /// The vertical pass: first.count rows of rowBytes bytes out, read from rows `stride` bytes apart.
+    func vertical(_ input: UnsafePointer<UInt8>, stride: Int, rowBytes: Int) -> [UInt8] {
+        let outHeight = first.count
+        var acc = [Int32](repeating: 0, count: rowBytes)
+        return [UInt8](unsafeUninitializedCapacity: outHeight * rowBytes) { out, n in
+            resample_rgb8_vertical(input, stride, rowBytes, out.baseAddress!, outHeight, first, count, weights, ksize, &acc)
+            n = outHeight * rowBytes
+        }
+    }
+}
+
+extension ResampleCoefficients {
+    func window(_ outputs: Range<Int>) -> ResampleWindow {
+        ResampleWindow(first: outputs.map { Int32(bounds[$0].first) }, count: outputs.map { Int32(bounds[$0].count) },
+                       weights: Array(weights[outputs.lowerBound * ksize..<outputs.upperBound * ksize]), ksize: ksize)
+    }
+}
+
+/// The plain-loop resize, pass by pass as Resample.c writes it: the oracle of `resizedCrop`.
+func resizePlain(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
     precondition(width > 0 && height > 0, "resize to \(width)x\(height)")
     if width == image.width && height == image.height { return image }
-    // Pillow 13 ImagingResampleInner: vertical pass first when the height shrinks by more than
-    // twice what the width does (Pillow 12 and earlier always went horizontal first). The
-    // passes round to bytes in between, so the order shows in the result.
-    let verticalFirst = image.height - height > 0 && image.height - height > (image.width - width) * 2
     var current = image
-    if verticalFirst {
+    if verticalFirst(from: image, width: width, height: height) {
         current = resampleVertical(current, height: height)
         if width != image.width { current = resampleHorizontal(current, width: width) }
     } else {
