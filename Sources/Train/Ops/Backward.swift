@@ -311,7 +311,9 @@ public func scaled(_ dy: Tensor, by mask: [Float]) -> Tensor {
     var dx = dy
     let per = dy.count / mask.count
     dx.data.withUnsafeMutableBufferPointer { p in
-        for i in 0..<p.count { p[i] *= mask[i / per] }
+        for (j, m) in mask.enumerated() {
+            for i in j * per..<(j + 1) * per { p[i] *= m }
+        }
     }
     return dx
 }
