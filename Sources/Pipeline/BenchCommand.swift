@@ -1,14 +1,16 @@
 // `pipeline bench`: forward-pass throughput of the engine, and of onnxruntime on the same
-// architecture in the same run when it is installed, with GFLOP/s and peak memory.
+// architecture in the same run when it is installed, with GFLOP/s and peak memory; with `--train`,
+// the fine-tuning engine's training step (forward and backward) instead.
 import ArgumentParser
 import CBLAS
 import Extract
 import Foundation
+import Train
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure forward-pass images/s, GFLOP/s and peak memory; compare with onnxruntime when installed.")
+        abstract: "Measure forward-pass (or, with --train, training) images/s, GFLOP/s and peak memory; compare with onnxruntime when installed.")
 
     @Option(help: "Network architecture.")
     var model: Architecture = .resnet18
@@ -34,8 +36,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Python with onnxruntime for the comparison (default: .cache/venv/bin/python if present); `none` skips it.", valueName: "path"))
     var python: String?
 
-    @Flag(help: "Also time each kind of convolution over one more pass, and print the table.")
+    @Flag(help: "Also time each kind of convolution (with --train: each layer's forward and backward) over one more pass, and print the table.")
     var profile = false
+
+    @Flag(help: "Time a training step instead (forward in training mode, cross-entropy, backward; then the SGD step apart).")
+    var train = false
+
+    @Option(name: .customLong("freeze-until"), help: ArgumentHelp("With --train: the layer everything up to which is frozen (default: nothing).", valueName: "layer"))
+    var freezeUntil: String?
 
     func validate() throws {
         guard batch > 0, iterations > 0, threads > 0, size >= 32 else { throw ValidationError("--batch, --iterations, --threads must be positive and --size at least 32") }
@@ -47,6 +55,7 @@ struct BenchCommand: ParsableCommand {
         let peak = measuredPeakGFLOPS()
         openblas_set_num_threads(1)
         Parallelism.threads = threads
+        if train { return try runTraining(peak: peak) }
         let net = try weights.map { try Model(model, weights: StateDict.load(path: $0)) } ?? Model(random: model)
         let tap = layer ?? model.defaultLayer
         _ = try net.resolve(tap)
@@ -91,6 +100,72 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "onnxruntime %@ batch %d, %d threads: %.1f images/s", model.rawValue, batch, threads, theirs))
             print(String(format: "ratio pipeline / onnxruntime: %.2f", ours / theirs))
         }
+    }
+
+    /// Training images/s: zeroGrad, forward in training mode, cross-entropy and backward, timed
+    /// together (the best of `iterations` after a warm-up step); the SGD update timed apart.
+    /// GFLOP/s counts 3x the forward multiply-adds of the trained layers (forward, weight gradient,
+    /// input gradient) plus the frozen prefix's forward: an upper bound by the first layer's input
+    /// gradient, which is not computed.
+    func runTraining(peak: Double) throws {
+        let classes = 1000
+        let net = try weights.map {
+            try TrainableNetwork(model, weights: StateDict.load(path: $0), classes: classes, freezeUntil: freezeUntil, seed: 0)
+        } ?? TrainableNetwork(random: model, classes: classes, freezeUntil: freezeUntil)
+        let inference = try Model(random: model)
+        // Up to the last node: with no layer named, multiplyAdds lists every node and counts twice.
+        let all = try inference.multiplyAdds(size: size, upTo: [try inference.layers(size: size).last?.name ?? model.defaultLayer])
+        let frozen = try net.frozenUntil.map { try inference.multiplyAdds(size: size, upTo: [$0]) } ?? 0
+        let macs = all + 2 * (all - frozen)
+        var state: UInt32 = 12345
+        let x = Tensor(shape: [batch, 3, size, size], data: (0..<(batch * 3 * size * size)).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return Float(state >> 8) / Float(1 << 24) * 4 - 2
+        })
+        let labels = (0..<batch).map { $0 % classes }
+        let sgd = SGD(momentum: 0.9, weightDecay: 1e-4)
+        var best = Double.infinity, bestStep = Double.infinity, bestCPU = Double.infinity
+        for i in 0...iterations {
+            let cpuStart = processCPUSeconds()
+            let start = DispatchTime.now().uptimeNanoseconds
+            net.zeroGrad()
+            let (_, grad, _) = crossEntropy(try net.forward(x, training: true), labels: labels)
+            try net.backward(grad)
+            let mid = DispatchTime.now().uptimeNanoseconds
+            let cpu = processCPUSeconds() - cpuStart
+            sgd.step(net.parameters) { _ in 1e-4 }
+            let end = DispatchTime.now().uptimeNanoseconds
+            if i > 0 {
+                best = min(best, Double(mid - start) / 1e9)
+                bestStep = min(bestStep, Double(end - mid) / 1e9)
+                bestCPU = min(bestCPU, cpu)
+            }
+        }
+        let gflops = 2 * Double(macs) * Double(batch) / best / 1e9
+        print(String(format: "pipeline    %@ training (forward + backward), frozen up to %@, batch %d, %d threads: %.1f images/s, %.1f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image; SGD step %.1f ms; peak RSS %.0f MiB",
+                     model.rawValue, net.frozenUntil ?? "nothing", batch, threads, Double(batch) / best, best * 1000 / Double(batch),
+                     gflops, 100 * gflops / peak, peak, Double(macs) / 1e9, bestStep * 1000, peakRSSMiB()))
+        // On a shared machine the wall clock includes other processes' turns; CPU time does not.
+        print(String(format: "            CPU time %.2f s per step: %.1f images per core-second, %.1f images/s if %d cores were this process's alone",
+                     bestCPU, Double(batch) / bestCPU, Double(batch * threads) / bestCPU, threads))
+        if profile {
+            net.profile = [:]
+            net.zeroGrad()
+            let (_, grad, _) = crossEntropy(try net.forward(x, training: true), labels: labels)
+            try net.backward(grad)
+            let times = net.profile ?? [:]
+            let total = times.values.reduce(0, +)
+            for (key, t) in times.sorted(by: { $0.value > $1.value }) {
+                print(String(format: "  %7.1f ms %5.1f%%  %@", t * 1000, 100 * t / total, key))
+            }
+        }
+    }
+
+    /// User plus system CPU seconds of this process so far.
+    func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// Large square sgemm throughput: the practical FP32 peak of this machine with these threads.

@@ -1,5 +1,6 @@
 // A network being fine-tuned: torchvision's module tree with BatchNorm kept apart, a new head, and
 // a frozen prefix that runs through Extract's inference model (BatchNorm folded, evaluation mode).
+import Dispatch
 import Extract
 
 /// A module that ends at a tap (`layer2.1`, `_blocks.7`, `features.16`): the points a network can be frozen up to.
@@ -66,6 +67,16 @@ public final class TrainableNetwork {
     let frozenCount: Int
     let frozenModel: Model?
     private var lastLogitsShape: [Int]?
+    /// Seconds per unit and direction (`layer1.0 forward`, `layer1.0 backward`, `frozen forward`) when
+    /// set to a dictionary (`pipeline bench --train --profile`); nil: not measured.
+    public var profile: [String: Double]?
+
+    @inline(__always) private func timed<R>(_ key: String, _ body: () throws -> R) rethrows -> R {
+        guard profile != nil else { return try body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { profile?[key, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        return try body()
+    }
 
     /// Builds `architecture` from a state dict with torchvision's (or efficientnet-lite-pytorch's) keys,
     /// strictly: every key must be used, except the old head's when it does not have `classes` outputs.
@@ -134,10 +145,12 @@ public final class TrainableNetwork {
         guard x.rank == 4, x.shape[1] == 3 else { throw ModelError.inputShape(x.shape, architecture) }
         var y = x
         if let model = frozenModel, let tap = frozenUntil {
-            guard let out = try model.run(x, layers: [tap])[tap] else { throw ModelError.unknownLayer(tap, architecture) }
+            guard let out = try timed("frozen forward", { try model.run(x, layers: [tap])[tap] }) else {
+                throw ModelError.unknownLayer(tap, architecture)
+            }
             y = out
         }
-        for unit in units[frozenCount...] { y = unit.module.forward(y, training: training) }
+        for unit in units[frozenCount...] { y = timed("\(unit.tap) forward") { unit.module.forward(y, training: training) } }
         lastLogitsShape = training ? y.shape : nil
         return y
     }
@@ -151,7 +164,7 @@ public final class TrainableNetwork {
         var g: Tensor? = dLogits
         for i in (frozenCount..<units.count).reversed() {
             guard let d = g else { break }
-            g = units[i].module.backward(d, inputGrad: i > frozenCount)
+            g = timed("\(units[i].tap) backward") { units[i].module.backward(d, inputGrad: i > frozenCount) }
         }
     }
 

@@ -67,6 +67,8 @@ final class BackwardTests: XCTestCase {
             ("depthwise 3x3 same s1", 5, 5, 7, .same(kernel: 3, stride: 1, inputSize: (7, 7), groups: 5)),
             ("depthwise 5x5 same s2", 4, 4, 9, .same(kernel: 5, stride: 2, inputSize: (9, 9), groups: 4)),
             ("depthwise 3x3 same s2 even", 3, 3, 8, .same(kernel: 3, stride: 2, inputSize: (8, 8), groups: 3)),
+            ("depthwise 5x5 same s1, rows of 16+ (vector lanes)", 2, 2, 18, .same(kernel: 5, stride: 1, inputSize: (18, 18), groups: 2)),
+            ("depthwise 3x3 same s2, rows of 4+", 2, 2, 17, .same(kernel: 3, stride: 2, inputSize: (17, 17), groups: 2)),
         ]
         for (label, c, o, size, g) in cases {
             let n = 2
@@ -97,6 +99,19 @@ final class BackwardTests: XCTestCase {
         let fast = conv2dBackward(x.float, weight: w.float, dy: r.float, geometry: g)
         assertClose(fast.dx?.data ?? [], dx.data, "dx")
         assertClose(fast.dw.data, dw.data, "dw")
+        let g2 = Conv2dGeometry(kernel: 3, stride: 2, padding: 1, groups: 2)
+        let w2 = random64([6, 2, 3, 3], seed: 14), x2 = random64([5, 4, 5, 5], seed: 15), r2 = random64([5, 6, 3, 3], seed: 16)
+        let ref2 = Reference.conv2dBackward(x2, w2, r2, g2)
+        let fast2 = conv2dBackward(x2.float, weight: w2.float, dy: r2.float, geometry: g2)
+        assertClose(fast2.dx?.data ?? [], ref2.dx.data, "groups 2, several images per sgemm: dx")
+        assertClose(fast2.dw.data, ref2.dw.data, "groups 2, several images per sgemm: dw")
+        // 3x3 stride 1 with 16+ channels and 14+ wide: dx goes through Extract's Winograd convolution.
+        let g3 = Conv2dGeometry(kernel: 3, stride: 1, padding: 1)
+        let w3 = random64([16, 16, 3, 3], seed: 17, scale: 0.3), x3 = random64([2, 16, 16, 16], seed: 18), r3 = random64([2, 16, 16, 16], seed: 19)
+        let ref3 = Reference.conv2dBackward(x3, w3, r3, g3)
+        let fast3 = conv2dBackward(x3.float, weight: w3.float, dy: r3.float, geometry: g3)
+        assertClose(fast3.dx?.data ?? [], ref3.dx.data, "3x3 s1 16 channels 16x16 (Winograd): dx")
+        assertClose(fast3.dw.data, ref3.dw.data, "3x3 s1 16 channels 16x16: dw")
     }
 
     // MARK: BatchNorm2d

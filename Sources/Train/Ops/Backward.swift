@@ -29,20 +29,13 @@ public func batchNormTraining(_ x: Tensor, gamma: [Float], beta: [Float], eps: D
                             let (xb, mb, ib, vb, ub) = (xp.baseAddress!, meanp.baseAddress!, invp.baseAddress!, varp.baseAddress!, unbp.baseAddress!)
                             parallelRanges(c) { channels in
                                 for ch in channels {
+                                    // Each plane summed in float lanes, the planes in Double; the variance in two passes.
                                     var sum = 0.0
-                                    for img in 0..<n {
-                                        let s = xb + (img * c + ch) * plane
-                                        var part: Float = 0
-                                        for i in 0..<plane { part += s[i] }
-                                        sum += Double(part)
-                                    }
+                                    for img in 0..<n { sum += Double(laneSum(xb + (img * c + ch) * plane, plane)) }
                                     let mu = sum / m
                                     var sq = 0.0
                                     for img in 0..<n {
-                                        let s = xb + (img * c + ch) * plane
-                                        var part = 0.0
-                                        for i in 0..<plane { let d = Double(s[i]) - mu; part += d * d }
-                                        sq += part
+                                        sq += Double(laneSquaredDeviation(xb + (img * c + ch) * plane, plane, mean: Float(mu)))
                                     }
                                     let v = sq / m
                                     let inv = 1 / (v + eps).squareRoot()
@@ -85,9 +78,8 @@ public func batchNormTrainingBackward(_ x: Tensor, dy: Tensor, gamma: [Float], s
                                 var sdy = 0.0, sdyx = 0.0
                                 for img in 0..<n {
                                     let s = xb + (img * c + ch) * plane, d = dyb + (img * c + ch) * plane
-                                    var a: Float = 0, b: Float = 0
-                                    for i in 0..<plane { a += d[i]; b += d[i] * (s[i] - mu) }
-                                    sdy += Double(a); sdyx += Double(b)
+                                    sdy += Double(laneSum(d, plane))
+                                    sdyx += Double(laneDot(d, s, plane, shift: mu))
                                 }
                                 let dg = sdyx * Double(inv)
                                 dgb[ch] = Float(dg); dbb[ch] = Float(sdy)
@@ -155,6 +147,7 @@ public func activationBackward(_ a: Activation, y: Tensor, dy: Tensor) -> Tensor
 
 /// torch.nn.MaxPool2d (-inf padding, ceil mode as poolOutputSize) that also returns, per output,
 /// the flat index in its input plane of the first maximum (the one torch's backward routes to).
+/// (A NaN in a window is not propagated, unlike torch.)
 public func maxPool2dWithIndices(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false)
     -> (y: Tensor, indices: [Int32]) {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -173,10 +166,16 @@ public func maxPool2dWithIndices(_ x: Tensor, kernel: Int, stride: Int, padding:
                             for ox in 0..<ow {
                                 let x0 = max(ox * stride - padding, 0), x1 = min(ox * stride - padding + kernel, w)
                                 var best = -Float.infinity, at = y0 * w + x0
-                                for iy in y0..<y1 {
-                                    for ix in x0..<x1 where src[iy * w + ix] > best || src[iy * w + ix].isNaN {
-                                        best = src[iy * w + ix]; at = iy * w + ix
+                                var iy = y0
+                                while iy < y1 {
+                                    let row = src + iy * w
+                                    var ix = x0
+                                    while ix < x1 {
+                                        let v = row[ix]
+                                        if v > best { best = v; at = iy * w + ix }
+                                        ix += 1
                                     }
+                                    iy += 1
                                 }
                                 let o = (p * oh + oy) * ow + ox
                                 yp[o] = best; ib[o] = Int32(at)
@@ -312,7 +311,9 @@ public func scaled(_ dy: Tensor, by mask: [Float]) -> Tensor {
     var dx = dy
     let per = dy.count / mask.count
     dx.data.withUnsafeMutableBufferPointer { p in
-        for i in 0..<p.count { p[i] *= mask[i / per] }
+        for (j, m) in mask.enumerated() {
+            for i in j * per..<(j + 1) * per { p[i] *= m }
+        }
     }
     return dx
 }

@@ -3,6 +3,9 @@
 import CBLAS
 import Extract
 
+/// Columns one sgemm should at least have (as Extract's forward convolution).
+private let gemmColumns = 1536
+
 /// Gradients of y = conv2d(x, weight, bias) given dy = dL/dy.
 /// x: [N, C, H, W], weight: [O, C/groups, kH, kW], dy: [N, O, oH, oW]
 /// -> dx: [N, C, H, W] (nil unless `inputGrad`), dw: [O, C/groups, kH, kW], db: [O] (nil unless `biasGrad`)
@@ -18,10 +21,44 @@ public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: 
         let (dx, dw) = depthwiseBackward(x, weight: weight, dy: dy, geometry: g, inputGrad: inputGrad)
         return (dx, dw, db)
     }
+    // Stride 1 with symmetric padding: dx is the convolution of dy with the transposed, flipped
+    // kernel and padding k - 1 - p, which Extract's forward runs fastest (Winograd for 3x3).
+    let pd = g.padding
+    if inputGrad && g.groups == 1 && g.stride == (1, 1) && g.dilation == (1, 1) && g.kernel.h == g.kernel.w
+        && pd.top == pd.left && pd.top == pd.bottom && pd.top == pd.right && pd.top < g.kernel.h {
+        let (dw, _) = weightGradient(x, weight: weight, dy: dy, geometry: g, inputGrad: false)
+        let dx = conv2d(dy, weight: transposedFlipped(weight), bias: nil,
+                        geometry: Conv2dGeometry(kernel: g.kernel.h, padding: g.kernel.h - 1 - pd.top))
+        return (dx, dw, db)
+    }
+    let (dw, dx) = weightGradient(x, weight: weight, dy: dy, geometry: g, inputGrad: inputGrad)
+    return (dx, dw, db)
+}
+
+/// w: [O, C, k, k] -> [C, O, k, k] with each kernel rotated by 180 degrees.
+func transposedFlipped(_ w: Tensor) -> Tensor {
+    let (o, c, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+    return Tensor(shape: [c, o, kh, kw]) { t in
+        for oc in 0..<o { for ic in 0..<c { for i in 0..<kh { for j in 0..<kw {
+            t[((ic * o + oc) * kh + i) * kw + j] = w.data[((oc * c + ic) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)]
+        } } } }
+    }
+}
+
+/// dW by im2col and sgemm (and dx by sgemm and col2im when `inputGrad`), images split across the workers.
+private func weightGradient(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: Conv2dGeometry, inputGrad: Bool)
+    -> (dw: Tensor, dx: Tensor?) {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let o = weight.shape[0]
+    let (oh, ow) = (dy.shape[2], dy.shape[3])
     let cg = c / g.groups, og = o / g.groups
     let k = cg * g.kernel.h * g.kernel.w
     let p = oh * ow
     let workers = max(1, min(Parallelism.threads, n))
+    let per = (n + workers - 1) / workers
+    // Several images per sgemm when their planes are small (ResNet's 14x14 and 7x7 stages), so that
+    // each sgemm has about `gemmColumns` columns.
+    let nb = max(1, min(per, gemmColumns / max(p, 1)))
     // One weight-gradient accumulator per worker, summed at the end (images are split, not weights).
     var partial = [Float](repeating: 0, count: workers * o * k)
     var dx: Tensor? = inputGrad ? Tensor(zeros: x.shape) : nil
@@ -31,26 +68,41 @@ public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: 
                 partial.withUnsafeMutableBufferPointer { pp in
                     withOptionalPointer(&dx) { dxp in
                         let (xb, wb, dyb, pb) = (xp.baseAddress!, wp.baseAddress!, dyp.baseAddress!, pp.baseAddress!)
-                        let per = (n + workers - 1) / workers
                         parallelRanges(workers) { ws in
                             for worker in ws {
                                 let images = min(n, worker * per)..<min(n, (worker + 1) * per)
-                                withScratch(k * p) { col in
-                                    withScratch(dxp == nil ? 0 : k * p) { dcol in
-                                        for img in images {
-                                            for grp in 0..<g.groups {
-                                                let src = xb + (img * c + grp * cg) * h * w
-                                                let d = dyb + (img * o + grp * og) * p
-                                                im2col(src, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow, into: col)
-                                                // dW[og, k] += dY[og, p] col[k, p]^T
-                                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(og), Int32(k), Int32(p), 1,
-                                                            d, Int32(p), col, Int32(p), 1, pb + worker * o * k + grp * og * k, Int32(k))
-                                                guard let dxp else { continue }
-                                                // dcol[k, p] = W[og, k]^T dY[og, p]
-                                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(p), Int32(og), 1,
-                                                            wb + grp * og * k, Int32(k), d, Int32(p), 0, dcol, Int32(p))
-                                                col2im(dcol, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow,
-                                                       into: dxp + (img * c + grp * cg) * h * w)
+                                withScratch(k * nb * p) { col in
+                                    withScratch(dxp == nil ? 0 : k * nb * p) { dcol in
+                                        withScratch(nb > 1 ? og * nb * p : 0) { gathered in
+                                            for img0 in stride(from: images.lowerBound, to: images.upperBound, by: nb) {
+                                                let count = min(nb, images.upperBound - img0), cols = count * p
+                                                for grp in 0..<g.groups {
+                                                    for j in 0..<count {
+                                                        im2col(xb + ((img0 + j) * c + grp * cg) * h * w, channels: cg, height: h, width: w,
+                                                               geometry: g, outH: oh, outW: ow, into: col + j * p, rowStride: cols)
+                                                    }
+                                                    // dY of the chunk as one [og, count * p] matrix.
+                                                    var d = UnsafePointer(dyb + (img0 * o + grp * og) * p)
+                                                    if count > 1 {
+                                                        for j in 0..<count {
+                                                            for row in 0..<og {
+                                                                (gathered + row * cols + j * p).update(from: dyb + ((img0 + j) * o + grp * og + row) * p, count: p)
+                                                            }
+                                                        }
+                                                        d = UnsafePointer(gathered)
+                                                    }
+                                                    // dW[og, k] += dY[og, cols] col[k, cols]^T
+                                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(og), Int32(k), Int32(cols), 1,
+                                                                d, Int32(cols), col, Int32(cols), 1, pb + worker * o * k + grp * og * k, Int32(k))
+                                                    guard let dxp else { continue }
+                                                    // dcol[k, cols] = W[og, k]^T dY[og, cols]
+                                                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(cols), Int32(og), 1,
+                                                                wb + grp * og * k, Int32(k), d, Int32(cols), 0, dcol, Int32(cols))
+                                                    for j in 0..<count {
+                                                        col2im(dcol + j * p, channels: cg, height: h, width: w, geometry: g, outH: oh, outW: ow,
+                                                               into: dxp + ((img0 + j) * c + grp * cg) * h * w, rowStride: cols)
+                                                    }
+                                                }
                                             }
                                         }
                                     }
@@ -66,14 +118,15 @@ public func conv2dBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: 
     for worker in 0..<workers {
         for i in 0..<(o * k) { dw.data[i] += partial[worker * o * k + i] }
     }
-    return (dx, dw, db)
+    return (dw, dx)
 }
 
 /// The adjoint of im2col: dst[c][iy][ix] += col[(c * kH + i) * kW + j][y * oW + x] wherever im2col read
-/// input[c][iy][ix] into that cell. dst must hold the image's planes (accumulated into).
+/// input[c][iy][ix] into that cell. dst must hold the image's planes (accumulated into); rows of col
+/// are `rowStride` apart (oH * oW unless several images share the buffer).
 public func col2im(_ col: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, geometry g: Conv2dGeometry,
-                   outH oh: Int, outW ow: Int, into dst: UnsafeMutablePointer<Float>) {
-    let ld = oh * ow
+                   outH oh: Int, outW ow: Int, into dst: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+    let ld = rowStride ?? oh * ow
     var row = 0
     for ch in 0..<channels {
         let plane = dst + ch * h * w
@@ -130,14 +183,23 @@ func depthwiseBackward(_ x: Tensor, weight: Tensor, dy: Tensor, geometry g: Conv
                                                 if iy < 0 || iy >= h { continue }
                                                 let xs = xb + plane + iy * w + dxo, d = dyb + out + y * ow
                                                 if g.stride.w == 1 {
-                                                    for xo in x0..<x1 { acc += d[xo] * xs[xo] }
+                                                    acc += laneDot(d + x0, xs + x0, x1 - x0)
                                                     if let dxp {
                                                         let t = dxp + plane + iy * w + dxo
                                                         for xo in x0..<x1 { t[xo] += d[xo] * wv }
                                                     }
                                                 } else {
                                                     let s = g.stride.w
-                                                    for xo in x0..<x1 { acc += d[xo] * xs[xo * s] }
+                                                    // Four chains, not one: the additions need not wait on each other.
+                                                    var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
+                                                    var xo = x0
+                                                    while xo + 4 <= x1 {
+                                                        a0 += d[xo] * xs[xo * s]; a1 += d[xo + 1] * xs[(xo + 1) * s]
+                                                        a2 += d[xo + 2] * xs[(xo + 2) * s]; a3 += d[xo + 3] * xs[(xo + 3) * s]
+                                                        xo += 4
+                                                    }
+                                                    while xo < x1 { a0 += d[xo] * xs[xo * s]; xo += 1 }
+                                                    acc += (a0 + a1) + (a2 + a3)
                                                     if let dxp {
                                                         let t = dxp + plane + iy * w + dxo
                                                         for xo in x0..<x1 { t[xo * s] += d[xo] * wv }
@@ -167,7 +229,7 @@ public func channelSums(_ t: Tensor) -> [Float] {
         for img in 0..<n {
             for ch in 0..<c {
                 var acc: Float = 0
-                for i in (img * c + ch) * plane..<(img * c + ch + 1) * plane { acc += tp[i] }
+                acc += laneSum(tp.baseAddress! + (img * c + ch) * plane, plane)
                 out[ch] += acc
             }
         }
