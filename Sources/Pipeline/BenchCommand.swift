@@ -10,7 +10,7 @@ import Train
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure forward-pass images/s, GFLOP/s and peak memory; compare with onnxruntime when installed.")
+        abstract: "Measure forward-pass (or, with --train, training) images/s, GFLOP/s and peak memory; compare with onnxruntime when installed.")
 
     @Option(help: "Network architecture.")
     var model: Architecture = .resnet18
@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Python with onnxruntime for the comparison (default: .cache/venv/bin/python if present); `none` skips it.", valueName: "path"))
     var python: String?
 
-    @Flag(help: "Also time each kind of convolution over one more pass, and print the table.")
+    @Flag(help: "Also time each kind of convolution (with --train: each layer's forward and backward) over one more pass, and print the table.")
     var profile = false
 
     @Flag(help: "Time a training step instead (forward in training mode, cross-entropy, backward; then the SGD step apart).")

@@ -151,10 +151,20 @@ public final class Activate: Module {
     }
 }
 
+/// ReLU6 (or ReLU) into a new tensor, split across the workers.
 func activated(_ x: Tensor, _ a: Activation) -> Tensor {
-    var y = x
-    for i in y.data.indices { y.data[i] = a == .relu6 ? min(max(y.data[i], 0), 6) : max(y.data[i], 0) }
-    return y
+    Tensor(shape: x.shape) { y in
+        x.data.withUnsafeBufferPointer { xp in
+            let xb = xp.baseAddress!
+            parallelRanges(x.count, grain: 1 << 15, align: 16) { r in
+                if a == .relu6 {
+                    for i in r { y[i] = min(max(xb[i], 0), 6) }
+                } else {
+                    for i in r { y[i] = max(xb[i], 0) }
+                }
+            }
+        }
+    }
 }
 
 /// torch.nn.MaxPool2d.

@@ -75,7 +75,12 @@ final class FinetuneEndToEndTests: XCTestCase {
         XCTAssertThrowsError(try pipeline(try arguments(dir, out: out, extra: ["--head-lr-mult", "3"]))) { error in
             XCTAssertTrue("\(error)".contains("other settings") && "\(error)".contains("learning_rates"), "\(error)")
         }
-        try pipeline(try arguments(dir, out: out, epochs: 1, extra: ["--overwrite"]))
+        // A stage rate for a frozen stage is an error naming the trained ones.
+        XCTAssertThrowsError(try pipeline(try arguments(dir, out: dir.appendingPathComponent("other.safetensors").path,
+                                                        extra: ["--stage-lr", "layer2=2"]))) { error in
+            XCTAssertTrue("\(error)".contains("layer2") && "\(error)".contains("layer4"), "\(error)")
+        }
+        try pipeline(try arguments(dir, out: out, epochs: 1, extra: ["--overwrite", "--stage-lr", "layer4=2"]))
         let rerun = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("tuned.json"))) as? [String: Any])
         XCTAssertEqual((rerun["history"] as? [Any])?.count, 1)
 

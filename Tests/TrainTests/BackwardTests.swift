@@ -67,6 +67,8 @@ final class BackwardTests: XCTestCase {
             ("depthwise 3x3 same s1", 5, 5, 7, .same(kernel: 3, stride: 1, inputSize: (7, 7), groups: 5)),
             ("depthwise 5x5 same s2", 4, 4, 9, .same(kernel: 5, stride: 2, inputSize: (9, 9), groups: 4)),
             ("depthwise 3x3 same s2 even", 3, 3, 8, .same(kernel: 3, stride: 2, inputSize: (8, 8), groups: 3)),
+            ("depthwise 5x5 same s1, rows of 16+ (vector lanes)", 2, 2, 18, .same(kernel: 5, stride: 1, inputSize: (18, 18), groups: 2)),
+            ("depthwise 3x3 same s2, rows of 4+", 2, 2, 17, .same(kernel: 3, stride: 2, inputSize: (17, 17), groups: 2)),
         ]
         for (label, c, o, size, g) in cases {
             let n = 2

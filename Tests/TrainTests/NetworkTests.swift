@@ -17,12 +17,13 @@ final class NetworkTests: XCTestCase {
 
     /// In evaluation mode a trainable network computes what the inference model (BatchNorm folded) does.
     func testEvalModeMatchesInferenceModel() throws {
-        for (arch, size) in [(Architecture.resnet18, 64), (.resnet50, 64), (.efficientnet_lite0, 64)] {
+        for (arch, size) in [(Architecture.resnet18, 64), (.resnet50, 64), (.efficientnet_lite0, 64), (.vgg11, 32), (.alexnet, 64)] {
             let net = try TrainableNetwork(random: arch, classes: 10, seed: 3)
             let model = try Model(arch, weights: StateDict(net.namedState))
             let x = Self.input([2, 3, size, size], seed: 5)
             let ours = try net.forward(x, training: false)
-            let theirs = try XCTUnwrap(model.run(x, layers: [arch.family == .efficientnetLite ? "_fc" : "fc"]).values.first)
+            let head = arch.family == .efficientnetLite ? "_fc" : arch.family == .resnet ? "fc" : "classifier.6"
+            let theirs = try XCTUnwrap(model.run(x, layers: [head]).values.first)
             XCTAssertEqual(ours.shape, [2, 10])
             let scale = theirs.data.map(abs).max() ?? 1
             let d = Self.maxDiff(ours, theirs)

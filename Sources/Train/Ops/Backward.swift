@@ -29,20 +29,13 @@ public func batchNormTraining(_ x: Tensor, gamma: [Float], beta: [Float], eps: D
                             let (xb, mb, ib, vb, ub) = (xp.baseAddress!, meanp.baseAddress!, invp.baseAddress!, varp.baseAddress!, unbp.baseAddress!)
                             parallelRanges(c) { channels in
                                 for ch in channels {
+                                    // Each plane summed in float lanes, the planes in Double; the variance in two passes.
                                     var sum = 0.0
-                                    for img in 0..<n {
-                                        let s = xb + (img * c + ch) * plane
-                                        var part: Float = 0
-                                        for i in 0..<plane { part += s[i] }
-                                        sum += Double(part)
-                                    }
+                                    for img in 0..<n { sum += Double(laneSum(xb + (img * c + ch) * plane, plane)) }
                                     let mu = sum / m
                                     var sq = 0.0
                                     for img in 0..<n {
-                                        let s = xb + (img * c + ch) * plane
-                                        var part = 0.0
-                                        for i in 0..<plane { let d = Double(s[i]) - mu; part += d * d }
-                                        sq += part
+                                        sq += Double(laneSquaredDeviation(xb + (img * c + ch) * plane, plane, mean: Float(mu)))
                                     }
                                     let v = sq / m
                                     let inv = 1 / (v + eps).squareRoot()
@@ -85,9 +78,8 @@ public func batchNormTrainingBackward(_ x: Tensor, dy: Tensor, gamma: [Float], s
                                 var sdy = 0.0, sdyx = 0.0
                                 for img in 0..<n {
                                     let s = xb + (img * c + ch) * plane, d = dyb + (img * c + ch) * plane
-                                    var a: Float = 0, b: Float = 0
-                                    for i in 0..<plane { a += d[i]; b += d[i] * (s[i] - mu) }
-                                    sdy += Double(a); sdyx += Double(b)
+                                    sdy += Double(laneSum(d, plane))
+                                    sdyx += Double(laneDot(d, s, plane, shift: mu))
                                 }
                                 let dg = sdyx * Double(inv)
                                 dgb[ch] = Float(dg); dbb[ch] = Float(sdy)
@@ -321,7 +313,9 @@ public func scaled(_ dy: Tensor, by mask: [Float]) -> Tensor {
     var dx = dy
     let per = dy.count / mask.count
     dx.data.withUnsafeMutableBufferPointer { p in
-        for i in 0..<p.count { p[i] *= mask[i / per] }
+        for (j, m) in mask.enumerated() {
+            for i in j * per..<(j + 1) * per { p[i] *= m }
+        }
     }
     return dx
 }
