@@ -10,6 +10,7 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tune a pretrained network on an image folder: a new classifier head, the later layers trained by SGD.",
         discussion: """
+            Fine-tuning runs alexnet, vgg*, resnet* and efficientnet_lite0 (not the other families, nor --onnx files). \
             The head (fc, _fc, classifier.6) is replaced by one with an output per class of --data (torch's default \
             initialisation, seeded). Layers up to and including --freeze-until stay fixed: they run forward only and \
             their BatchNorm stays in evaluation mode, its running statistics untouched. Trained layers' BatchNorm \
