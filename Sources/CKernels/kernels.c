@@ -1,3 +1,4 @@
+#define _GNU_SOURCE  // SCHED_IDLE
 // See include/ckernels.h. Winograd F(2x2, 3x3) after Lavin & Gray 2015, section 4:
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  A^T = [1 1 1 0; 0 1 -1 -1].
 #include "ckernels.h"
@@ -5,6 +6,24 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(__linux__)
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+int lower_thread_priority(void) {
+#if defined(__linux__)
+    // SCHED_IDLE: runs only on a core nothing else wants, and gives it up at once when a thread of
+    // the pass wakes (nice 19 alone can keep it for a scheduler slice). Nice 19 where it is refused.
+    struct sched_param none = {0};
+    if (sched_setscheduler((pid_t)syscall(SYS_gettid), SCHED_IDLE, &none) == 0) return 0;
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+#else
+    return -1;
+#endif
+}
 
 void retain_large_blocks(void) {
 #if defined(__GLIBC__)

@@ -100,23 +100,29 @@ public final class Extraction {
 
     /// Decodes and preprocesses a batch on all cores.
     private func decode(_ batch: [Int]) -> [Item] {
-        var items = [Item?](repeating: nil, count: batch.count)
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: batch.count) { j in
+        let items = Slots<Item>(batch.count)
+        concurrentPerformInBackground(iterations: batch.count) { [self] j in
             let index = batch[j]
-            let item: Item
             do {
-                let image = try ImageDecoder.decode(path: list.absolutePath(index), background: background)
-                item = .input(index: index, data: extractor.input(for: image))
+                items[j] = .input(index: index, data: try extractor.input(for: ImageDecoder.decode(path: list.absolutePath(index), background: background)))
             } catch {
-                item = .skipped(index: index, reason: "\(error)")
+                items[j] = .skipped(index: index, reason: "\(error)")
             }
-            lock.lock()
-            items[j] = item
-            lock.unlock()
         }
-        return items.compactMap { $0 }
+        return items.values.compactMap { $0 }
     }
+}
+
+/// Results written by concurrent workers, one slot each.
+final class Slots<T>: @unchecked Sendable {
+    private var slots: [T?]
+    private let lock = NSLock()
+    init(_ count: Int) { slots = Array(repeating: nil, count: count) }
+    subscript(i: Int) -> T? {
+        get { lock.lock(); defer { lock.unlock() }; return slots[i] }
+        set { lock.lock(); slots[i] = newValue; lock.unlock() }
+    }
+    var values: [T?] { lock.lock(); defer { lock.unlock() }; return slots }
 }
 
 private struct SkipReason: Error, CustomStringConvertible {

@@ -7,6 +7,10 @@
 
 #include "resample.h"
 
+/// Gives the calling thread the lowest scheduling priority (nice 19; on Linux nice is per thread).
+/// Returns 0, or -1 where it cannot.
+int lower_thread_priority(void);
+
 /// Activation codes: 0 none, 1 ReLU, 2 ReLU6, 3 Hardswish, 4 Hardsigmoid (Extract's `Activation`).
 
 /// Winograd F(2x2, 3x3) input transform of one row of tiles of one channel: v[e * vstride + tx]
