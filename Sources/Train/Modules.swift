@@ -245,7 +245,7 @@ public final class FullyConnected: Module {
     init(head name: String, in i: Int, out o: Int, seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         let bound = 1 / Double(i).squareRoot()
-        let draw = { Float((rng.uniform() * 2 - 1) * bound) }
+        let draw = { Float((rng.unit() * 2 - 1) * bound) }
         weight = Parameter(name: name + ".weight", value: Tensor(shape: [o, i], data: (0..<(o * i)).map { _ in draw() }),
                            isHead: true, stage: stage(of: name))
         bias = Parameter(name: name + ".bias", value: Tensor(shape: [o], data: (0..<o).map { _ in draw() }),
@@ -352,7 +352,7 @@ public final class Residual: Module {
         if training && dropConnect > 0 {
             // drop_connect: binary = floor(keep + U[0,1)) per image, output = x / keep * binary.
             let keep = 1 - dropConnect
-            let m = (0..<x.shape[0]).map { _ in Float((keep + rng.uniform()).rounded(.down) / keep) }
+            let m = (0..<x.shape[0]).map { _ in Float((keep + rng.unit()).rounded(.down) / keep) }
             y = scaled(y, by: m)
             mask = m
         }

@@ -6,8 +6,8 @@ import Extract
 
 /// Seeded values in [-1, 1) (plus `offset`), distinct with probability 1.
 func randomDoubles(_ count: Int, seed: UInt64, scale: Double = 1) -> [Double] {
-    var rng = Train.SplitMix64(seed: seed)
-    return (0..<count).map { _ in (rng.uniform() * 2 - 1) * scale }
+    var rng = SplitMix64(seed: seed)
+    return (0..<count).map { _ in (rng.unit() * 2 - 1) * scale }
 }
 
 func random64(_ shape: [Int], seed: UInt64, scale: Double = 1) -> Tensor64 {
@@ -215,7 +215,7 @@ final class BackwardTests: XCTestCase {
     }
 
     func testDropoutKeepsAndScales() {
-        var rng = Train.SplitMix64(seed: 81)
+        var rng = SplitMix64(seed: 81)
         let x = Tensor(shape: [10, 1000], data: .init(repeating: 1, count: 10_000))
         let (y, mask) = dropout(x, p: 0.2, rng: &rng)
         let kept = y.data.filter { $0 != 0 }

@@ -8,10 +8,10 @@ import Extract
 final class DirectionalDerivativeTests: XCTestCase {
     /// Resets every random stream (dropout, drop-connect) so that repeated passes draw the same masks.
     func reseed(_ m: Module) {
-        if let d = m as? Dropout { d.rng = Train.SplitMix64(seed: 5) }
+        if let d = m as? Dropout { d.rng = SplitMix64(seed: 5) }
         if let c = m as? Chain { c.modules.forEach(reseed) }
         if let r = m as? Residual {
-            r.rng = Train.SplitMix64(seed: 6)
+            r.rng = SplitMix64(seed: 6)
             reseed(r.main)
             r.shortcut.map(reseed)
         }
@@ -35,13 +35,13 @@ final class DirectionalDerivativeTests: XCTestCase {
             let (base, grad) = try loss(net, x, labels)
             net.zeroGrad()
             try net.backward(grad)
-            var rng = Train.SplitMix64(seed: 4)
+            var rng = SplitMix64(seed: 4)
             let params = net.parameters
             // The direction: the gradient itself plus a random part of the same length (so that a
             // parameter whose gradient is missing still shows), which keeps the loss's change well above
             // float32 noise; the step makes the loss move by about 0.1 %.
             let gradNorm = params.reduce(0.0) { $0 + $1.grad.data.reduce(0.0) { $0 + Double($1 * $1) } }.squareRoot()
-            let noise = params.map { p in (0..<p.value.count).map { _ in rng.uniform() * 2 - 1 } }
+            let noise = params.map { p in (0..<p.value.count).map { _ in rng.unit() * 2 - 1 } }
             let noiseNorm = noise.reduce(0.0) { $0 + $1.reduce(0.0) { $0 + $1 * $1 } }.squareRoot()
             let directions = zip(params, noise).map { p, r in
                 p.grad.data.indices.map { Float(Double(p.grad.data[$0]) + r[$0] * gradNorm / noiseNorm) }

@@ -7,8 +7,8 @@ import Extract
 final class NetworkTests: XCTestCase {
     /// Pseudo-random input in [-1, 1).
     static func input(_ shape: [Int], seed: UInt64) -> Tensor {
-        var rng = Train.SplitMix64(seed: seed)
-        return Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float(rng.uniform() * 2 - 1) })
+        var rng = SplitMix64(seed: seed)
+        return Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float(rng.unit() * 2 - 1) })
     }
 
     static func maxDiff(_ a: Tensor, _ b: Tensor) -> Float {

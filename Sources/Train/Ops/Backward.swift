@@ -281,28 +281,14 @@ public func linearBackward(_ x: Tensor, weight: Tensor, dy: Tensor, inputGrad: B
 
 // MARK: Dropout
 
-/// splitmix64: the seeded random numbers of dropout, drop-connect and the new head's initialisation.
-public struct SplitMix64 {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 bits.
-    public mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
+// The seeded random numbers of dropout, drop-connect and the new head's initialisation come from
+// Extract's SplitMix64, as the augmentation's do.
 
 /// torch.nn.Dropout in training mode: each value kept with probability 1 - p and scaled by 1 / (1 - p).
 /// Returns the output and the mask (0 or 1 / (1 - p)) that the backward pass multiplies by.
 public func dropout(_ x: Tensor, p: Double, rng: inout SplitMix64) -> (y: Tensor, mask: [Float]) {
     let scale = p < 1 ? Float(1 / (1 - p)) : 0
-    let mask = (0..<x.count).map { _ in rng.uniform() < p ? 0 : scale }
+    let mask = (0..<x.count).map { _ in rng.unit() < p ? 0 : scale }
     var y = x
     for i in y.data.indices { y.data[i] *= mask[i] }
     return (y, mask)
