@@ -10,8 +10,9 @@ final class ClassifyEndToEndTests: XCTestCase {
     /// Images per class. Extraction in a debug build runs at a few images/s; 20 + 10 per class keeps it
     /// near a minute while leaving 100 validation images, so one point of accuracy is one image.
     static let perClass = (train: 20, val: 10)
-    /// Accuracy tolerance against scikit-learn (the target): one point.
-    static let tolerance = 0.01
+    /// Accuracy tolerance against scikit-learn (the target): one point, inclusive (one image in
+    /// 100; 0.86 - 0.85 is 0.010000000000000009 in floating point).
+    static let tolerance = 0.01 + 1e-9
 
     struct Codes { let dir: URL; let train: String; let val: String; let trainFolder: URL; let valFolder: URL }
     static var cached: Codes?

@@ -65,7 +65,8 @@ def reference(args):
     X, y, layer = read(args.train, args.layer)
     Xv, yv, _ = read(args.val, layer)
     jobs = {
-        "svm": (lambda c: LinearSVC(C=c, loss="squared_hinge", dual=True, tol=0.1, intercept_scaling=1, max_iter=1000),
+        "svm": (lambda c: LinearSVC(C=c, loss="squared_hinge", dual=True, tol=0.1, intercept_scaling=1, max_iter=1000,
+                                         random_state=0),
                 grid(args.svm_grid)),
         "softmax": (lambda c: LogisticRegression(C=c, solver="lbfgs", tol=1e-6, max_iter=5000), grid(args.softmax_grid)),
     }
