@@ -87,9 +87,9 @@ struct Report {
         let sorted = trainCounts.sorted()
         let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         if median >= config.fineTunePerClass {
-            lines.append("With about \(median) training images per class (at least \(config.fineTunePerClass), `finetune_per_class`), the data set is large enough for fine-tuning the network to be likely to beat fixed codes.")
+            lines.append("With about \(median) training images per class (at least \(config.fineTunePerClass), `finetune_per_class`), the data set is large enough for fine-tuning the network (`pipeline finetune`) to be likely to beat fixed codes.")
         } else {
-            lines.append("With about \(median) training images per class (fewer than \(config.fineTunePerClass), `finetune_per_class`), fine-tuning would likely overfit: keep the network frozen and use its codes.")
+            lines.append("With about \(median) training images per class (fewer than \(config.fineTunePerClass), `finetune_per_class`), fine-tuning much of the network would likely overfit: use these codes, or fine-tune only the last stage and a new head (`pipeline finetune --freeze-until` an earlier stage, strongly regularised) and compare on the validation set.")
         }
         return lines
     }
