@@ -114,15 +114,15 @@ public final class Extraction {
 }
 
 /// Results written by concurrent workers, one slot each.
-final class Slots<T>: @unchecked Sendable {
+public final class Slots<T>: @unchecked Sendable {
     private var slots: [T?]
     private let lock = NSLock()
-    init(_ count: Int) { slots = Array(repeating: nil, count: count) }
-    subscript(i: Int) -> T? {
+    public init(_ count: Int) { slots = Array(repeating: nil, count: count) }
+    public subscript(i: Int) -> T? {
         get { lock.lock(); defer { lock.unlock() }; return slots[i] }
         set { lock.lock(); slots[i] = newValue; lock.unlock() }
     }
-    var values: [T?] { lock.lock(); defer { lock.unlock() }; return slots }
+    public var values: [T?] { lock.lock(); defer { lock.unlock() }; return slots }
 }
 
 private struct SkipReason: Error, CustomStringConvertible {

@@ -215,7 +215,16 @@ struct FinetuneCommand: ParsableCommand {
                 + stages.sorted().joined(separator: ", "))
         }
         let optimizer = SGD(momentum: Float(momentum), weightDecay: Float(weightDecay))
-        if let resumed { optimizer.state = resumed.momentum }
+        if let resumed {
+            // A checkpoint is input: its momentum buffers must match the network's parameters.
+            let shapes = Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.name, $0.value.shape) })
+            for (name, buffer) in resumed.momentum where shapes[name] != buffer.shape {
+                throw Failure("\(checkpointFile): the momentum buffer of `\(name)` has shape \(buffer.shape), but the "
+                    + (shapes[name].map { "parameter has \($0)" } ?? "network has no trained parameter of that name")
+                    + "; pass --overwrite to start afresh")
+            }
+            optimizer.state = resumed.momentum
+        }
         let run = FineTuning(
             network: network,
             train: try DataLoader(list: trainList, mode: .training(augmentation, seed: seed), batchSize: batchSize),

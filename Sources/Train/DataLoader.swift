@@ -89,39 +89,32 @@ public final class DataLoader {
         }
     }
 
-    /// Decodes and transforms the images of one batch on all cores.
+    /// Decodes and transforms the images of one batch on all cores, at the lowest priority so that
+    /// the training step keeps the cores it can use (Extract's concurrentPerformInBackground).
     public func load(_ indices: [Int], epoch: Int) throws -> Batch {
-        var tensors = [[Float]?](repeating: nil, count: indices.count)
-        var failure: DataLoaderError?
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: indices.count) { j in
+        let results = Slots<Result<[Float], DataLoaderError>>(indices.count)
+        concurrentPerformInBackground(iterations: indices.count) { [self] j in
             let index = indices[j]
             let path = list.absolutePath(index)
-            let result: [Float]
             do {
                 let image = try ImageDecoder.decode(path: path)
                 switch mode {
                 case let .training(transform, seed):
                     var rng = Extract.SplitMix64(seed: seed, stream: UInt64(epoch), index: UInt64(index))
-                    result = transform.apply(image, using: &rng)
+                    results[j] = .success(transform.apply(image, using: &rng))
                 case let .evaluation(preprocessing):
-                    result = preprocessing.apply(image)
+                    results[j] = .success(preprocessing.apply(image))
                 }
             } catch {
-                lock.lock()
-                failure = failure ?? .unreadableImage(path, underlying: "\(error)")
-                lock.unlock()
-                return
+                results[j] = .failure(.unreadableImage(path, underlying: "\(error)"))
             }
-            lock.lock()
-            tensors[j] = result
-            lock.unlock()
         }
-        if let failure { throw failure }
+        var tensors: [[Float]] = []
+        for case let result? in results.values { tensors.append(try result.get()) }
         let size = side
         var data = [Float]()
         data.reserveCapacity(indices.count * 3 * size * size)
-        for t in tensors { data += t ?? [] }
+        for t in tensors { data += t }
         return Batch(inputs: Tensor(shape: [indices.count, 3, size, size], data: data),
                      labels: indices.map { Int(list.labels[$0]) })
     }

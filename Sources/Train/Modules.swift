@@ -15,11 +15,17 @@ public class Module {
 
 /// The group a key belongs to for per-stage learning rates: its first component, with the block
 /// index for EfficientNet's flat `_blocks` list (`layer3.1.conv1.weight` -> `layer3`, `_blocks.12...` -> `_blocks.12`).
+/// A top-level BatchNorm belongs to the convolution it follows (`stageOfBatchNorm`).
 func stage(of key: String) -> String {
     let parts = key.split(separator: ".")
     if parts.count > 2 && parts[0] == "_blocks" { return "_blocks.\(parts[1])" }
-    return String(parts.first ?? "")
+    let first = String(parts.first ?? "")
+    return stageOfBatchNorm[first] ?? first
 }
+
+/// The top-level BatchNorms whose checkpoint names differ from their convolution's: torchvision's
+/// ResNet stem, efficientnet-lite-pytorch's stem and head.
+let stageOfBatchNorm = ["bn1": "conv1", "_bn0": "_conv_stem", "_bn1": "_conv_head"]
 
 /// torch.nn.Conv2d; padding fixed or TF "same" (computed from the input size).
 public final class Convolution: Module {

@@ -33,6 +33,23 @@ final class NetworkTests: XCTestCase {
 
     /// Loading is strict (a stray key is an error, the old head's keys excepted when the class count
     /// differs), a head of the right size is kept, and freeze points are checked.
+    /// Per-stage learning rates group a top-level BatchNorm with the convolution it follows, as
+    /// torchvision's module tree pairs them (ResNet `conv1`/`bn1`; EfficientNet-Lite stem and head).
+    func testStemAndHeadBatchNormsShareTheirConvolutionsStage() throws {
+        let resnet = try TrainableNetwork(random: .resnet18, classes: 3)
+        let stages = Dictionary(uniqueKeysWithValues: resnet.parameters.map { ($0.name, $0.stage) })
+        XCTAssertEqual(stages["conv1.weight"], "conv1")
+        XCTAssertEqual(stages["bn1.weight"], "conv1")
+        XCTAssertEqual(stages["bn1.bias"], "conv1")
+        XCTAssertEqual(stages["layer1.0.bn1.weight"], "layer1")
+        XCTAssertEqual(stages["fc.weight"], "fc")
+        let effnet = try TrainableNetwork(random: .efficientnet_lite0, classes: 3)
+        let e = Dictionary(uniqueKeysWithValues: effnet.parameters.map { ($0.name, $0.stage) })
+        XCTAssertEqual(e["_bn0.weight"], "_conv_stem")
+        XCTAssertEqual(e["_bn1.weight"], "_conv_head")
+        XCTAssertEqual(e["_blocks.3._bn1.weight"], "_blocks.3")
+    }
+
     func testLoadingAndFreezePoints() throws {
         let source = try TrainableNetwork(random: .resnet18, classes: 4, seed: 1)
         let weights = StateDict(source.namedState)
