@@ -208,7 +208,9 @@ struct FinetuneCommand: ParsableCommand {
         }
 
         let weights = try resumed.map { StateDict($0.weights) } ?? StateDict.load(path: weightsPath)
-        let network = try TrainableNetwork(arch, weights: weights, classes: trainList.classes.count, freezeUntil: freezeUntil, seed: seed)
+        // A resumed checkpoint carries the head being trained; base weights get a new one.
+        let network = try TrainableNetwork(arch, weights: weights, classes: trainList.classes.count, freezeUntil: freezeUntil,
+                                           seed: seed, keepHead: resumed != nil)
         let stages = Set(network.parameters.map(\.stage))
         for stage in rates.stageMultipliers.keys where !stages.contains(stage) {
             throw Failure("--stage-lr names `\(stage)`, which has no trained parameters; the trained stages are "

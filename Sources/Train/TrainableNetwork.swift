@@ -11,20 +11,23 @@ struct Unit {
     var alias: String? = nil
 }
 
-/// Makes the classifier head: the checkpoint's own when it already has `classes` outputs, else a new one.
+/// Makes the classifier head: a new one, or the checkpoint's own when asked to keep it (resuming, or
+/// evaluating a checkpoint as it is) and it has `classes` outputs.
 final class HeadFactory {
     let classes: Int
     let seed: UInt64
+    let keep: Bool
     /// Set when the checkpoint's head is replaced: its prefix, whose keys the strict loader may leave unread.
     private(set) var dropped: String?
 
-    init(classes: Int, seed: UInt64) {
+    init(classes: Int, seed: UInt64, keep: Bool) {
         self.classes = classes
         self.seed = seed
+        self.keep = keep
     }
 
     func make(_ r: WeightReader, _ inFeatures: Int) throws -> FullyConnected {
-        if r.shape(of: "weight") == [classes, inFeatures] && r.shape(of: "bias") == [classes] {
+        if keep && r.shape(of: "weight") == [classes, inFeatures] && r.shape(of: "bias") == [classes] {
             return try FullyConnected(keptHead: r, in: inFeatures, out: classes)
         }
         dropped = r.prefix
@@ -83,12 +86,15 @@ public final class TrainableNetwork {
     }
 
     /// Builds `architecture` from a state dict with torchvision's (or efficientnet-lite-pytorch's) keys,
-    /// strictly: every key must be used, except the old head's when it does not have `classes` outputs.
+    /// strictly: every key must be used, except the old head's, which is replaced by a new one unless
+    /// `keepHead` (resuming a fine-tuning run) and it has `classes` outputs.
     /// `freezeUntil`: a tap (`layer2`, `_blocks.10`, `features.7`, or an alias such as `pool5`); it and
     /// everything before it are frozen: forward only, BatchNorm in evaluation mode, statistics untouched.
     /// `seed` seeds the new head's initialisation and the dropout masks.
-    public convenience init(_ arch: Architecture, weights: StateDict, classes: Int, freezeUntil: String?, seed: UInt64) throws {
-        try self.init(arch, reader: WeightReader(weights), classes: classes, freezeUntil: freezeUntil, seed: seed)
+    public convenience init(_ arch: Architecture, weights: StateDict, classes: Int, freezeUntil: String?, seed: UInt64,
+                            keepHead: Bool = false) throws {
+        try self.init(arch, reader: WeightReader(weights), classes: classes, freezeUntil: freezeUntil, seed: seed,
+                      keepHead: keepHead)
     }
 
     /// The architecture with seeded random weights (Extract's WeightReader.random): for benchmarks and tests.
@@ -96,11 +102,12 @@ public final class TrainableNetwork {
         try self.init(arch, reader: .random(seed: seed), classes: classes, freezeUntil: freezeUntil, seed: seed)
     }
 
-    init(_ arch: Architecture, reader r: WeightReader, classes: Int, freezeUntil: String?, seed: UInt64) throws {
+    init(_ arch: Architecture, reader r: WeightReader, classes: Int, freezeUntil: String?, seed: UInt64,
+         keepHead: Bool = false) throws {
         guard classes >= 2 else { throw TrainError.classes(classes) }
         architecture = arch
         self.classes = classes
-        let head = HeadFactory(classes: classes, seed: seed)
+        let head = HeadFactory(classes: classes, seed: seed, keep: keepHead)
         let units: [Unit]
         switch arch.family {
         case .resnet: units = try TrainableResNet.units(r, arch, head: head)

@@ -53,8 +53,11 @@ final class NetworkTests: XCTestCase {
     func testLoadingAndFreezePoints() throws {
         let source = try TrainableNetwork(random: .resnet18, classes: 4, seed: 1)
         let weights = StateDict(source.namedState)
-        let kept = try TrainableNetwork(.resnet18, weights: weights, classes: 4, freezeUntil: nil, seed: 9)
-        XCTAssertEqual(kept.stateDict()["fc.weight"], source.stateDict()["fc.weight"], "a head with the right class count is kept")
+        let kept = try TrainableNetwork(.resnet18, weights: weights, classes: 4, freezeUntil: nil, seed: 9, keepHead: true)
+        XCTAssertEqual(kept.stateDict()["fc.weight"], source.stateDict()["fc.weight"], "asked to, a head with the right class count is kept")
+        let fresh = try TrainableNetwork(.resnet18, weights: weights, classes: 4, freezeUntil: nil, seed: 9)
+        XCTAssertNotEqual(fresh.stateDict()["fc.weight"], source.stateDict()["fc.weight"],
+                          "by default the head is new, even when the class count matches (re-tuning a tuned checkpoint)")
         let replaced = try TrainableNetwork(.resnet18, weights: weights, classes: 7, freezeUntil: nil, seed: 9)
         XCTAssertEqual(replaced.stateDict()["fc.weight"]?.shape, [7, 512])
         let bound = Float(1 / 512.0.squareRoot())
