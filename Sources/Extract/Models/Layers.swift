@@ -102,6 +102,16 @@ public struct BatchNorm {
         return (scale, shift)
     }
 
+    public init(weight: [Float], bias: [Float], runningMean: [Float], runningVar: [Float], eps: Double) {
+        precondition([bias.count, runningMean.count, runningVar.count].allSatisfy { $0 == weight.count },
+                     "BatchNorm parameters of different lengths")
+        self.weight = weight
+        self.bias = bias
+        self.runningMean = runningMean
+        self.runningVar = runningVar
+        self.eps = eps
+    }
+
     public init(_ r: WeightReader, channels c: Int, eps: Double = 1e-5) throws {
         weight = try r.tensor("weight", shape: [c]).data
         bias = try r.tensor("bias", shape: [c]).data

@@ -346,12 +346,8 @@ private func parseNode(_ node: Onnx_NodeProto, label: String, opset: Int, consta
         let gamma = try constant(1, "scale"), beta = try constant(2, "bias"), mean = try constant(3, "mean"), variance = try constant(4, "var")
         let c = gamma.floats.count
         guard [beta, mean, variance].allSatisfy({ $0.floats.count == c }) else { throw fail("scale, bias, mean and var differ in length") }
-        var scale = [Float](), shift = [Float]()
-        for ch in 0..<c {
-            let s = Double(gamma.floats[ch]) / (Double(variance.floats[ch]) + eps).squareRoot()
-            scale.append(Float(s))
-            shift.append(Float(Double(beta.floats[ch]) - s * Double(mean.floats[ch])))
-        }
+        let (scale, shift) = BatchNorm(weight: gamma.floats, bias: beta.floats, runningMean: mean.floats,
+                                       runningVar: variance.floats, eps: eps).scaleAndShift
         return try step(.affine(scale: scale, shift: shift))
 
     case "Relu", "Sigmoid", "HardSwish", "Tanh":

@@ -106,14 +106,13 @@ public func batchNormInference(_ x: Tensor, gamma: [Float], beta: [Float], runni
                                eps: Double) -> Tensor {
     let (n, c) = (x.shape[0], x.shape[1])
     let plane = x.count / max(n * c, 1)
+    let (scale, shift) = BatchNorm(weight: gamma, bias: beta, runningMean: runningMean, runningVar: runningVar, eps: eps).scaleAndShift
     return Tensor(shape: x.shape) { yp in
         x.data.withUnsafeBufferPointer { xp in
             parallelRanges(n * c) { planes in
                 for p in planes {
-                    let ch = p % c
-                    let s = Double(gamma[ch]) / (Double(runningVar[ch]) + eps).squareRoot()
-                    let scale = Float(s), shift = Float(Double(beta[ch]) - s * Double(runningMean[ch]))
-                    for i in p * plane..<(p + 1) * plane { yp[i] = xp[i] * scale + shift }
+                    let (s, t) = (scale[p % c], shift[p % c])
+                    for i in p * plane..<(p + 1) * plane { yp[i] = xp[i] * s + t }
                 }
             }
         }
