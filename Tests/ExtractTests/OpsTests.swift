@@ -30,8 +30,23 @@ func assertClose(_ a: Tensor, _ b: Tensor, relative tol: Float = 1e-4, _ what: S
     XCTAssertLessThanOrEqual(diff / scale, tol, "\(what): max abs diff \(diff), scale \(scale)", file: file, line: line)
 }
 
+/// Runs `body` with conv2d's packed-weight path (CKernels' conv_gemm) on, where the machine has it,
+/// and with the im2col + OpenBLAS path that other machines take, naming the path.
+func forEachGemmPath(_ body: (String) -> Void) {
+    let saved = packedGemmEnabled
+    defer { packedGemmEnabled = saved }
+    for packed in packedGemmAvailable ? [true, false] : [false] {
+        packedGemmEnabled = packed
+        body(packed ? "conv_gemm" : "im2col+sgemm")
+    }
+}
+
 final class OpsTests: XCTestCase {
     func testConvMatchesPlainLoopOnRandomGeometries() {
+        forEachGemmPath { path in checkConvOnRandomGeometries(path) }
+    }
+
+    private func checkConvOnRandomGeometries(_ path: String) {
         var rng = SeededRandom(state: 1)
         for trial in 0..<40 {
             let groups = [1, 1, 2, 4][trial % 4]
@@ -53,7 +68,7 @@ final class OpsTests: XCTestCase {
             let act: Activation = [.none, .relu, .relu6][trial % 3]
             assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: act),
                         conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
-                        "conv trial \(trial) \(g) \(act)")
+                        "\(path) conv trial \(trial) \(g) \(act)")
         }
     }
 
@@ -135,6 +150,7 @@ final class OpsTests: XCTestCase {
     /// im2col + sgemm with several images per sgemm (small planes) and with one (large planes),
     /// pointwise and strided, grouped and not.
     func testGemmConvOverImageChunksMatchesPlainLoop() {
+        forEachGemmPath { path in
         var rng = SeededRandom(state: 7)
         for (k, stride, groups, size) in [(1, 1, 1, 5), (1, 2, 1, 9), (3, 2, 2, 11), (1, 1, 1, 40), (7, 2, 1, 45), (3, 1, 1, 4)] {
             let (c, o) = (4 * groups, 6 * groups)
@@ -142,7 +158,8 @@ final class OpsTests: XCTestCase {
             let x = rng.tensor([5, c, size, size]), wt = rng.tensor([o, c / groups, k, k])
             let bias = (0..<o).map { _ in Float.random(in: -1...1, using: &rng) }
             assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: .relu),
-                        conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: .relu), "gemm conv k\(k) s\(stride) g\(groups) \(size)")
+                        conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: .relu), "\(path) k\(k) s\(stride) g\(groups) \(size)")
+        }
         }
     }
 
@@ -162,16 +179,19 @@ final class OpsTests: XCTestCase {
         XCTAssertNotEqual(a.data, y.data, "a keeps its values")
     }
 
-    /// The cache of transformed weights follows a change of the layer's weights (as fine-tuning makes).
-    func testWinogradWeightCacheSeesChangedWeights() {
+    /// The cache of derived weights follows a change of the layer's weights (as fine-tuning makes).
+    func testWeightCacheSeesChangedWeights() {
         var rng = SeededRandom(state: 9)
-        let cache = WinogradWeights()
+        let cache = WeightCache()
         var w = rng.tensor([16, 16, 3, 3]).data
-        let first = cache.transformed(w, o: 16, c: 16)
-        XCTAssertEqual(cache.transformed(w, o: 16, c: 16), first)
-        XCTAssertEqual(cache.transformed(w, o: 16, c: 16, tile: 4).count, 36 * 16 * 16)
+        let first = cache.winograd(w, o: 16, c: 16, tile: 2)
+        let packed = cache.packed(w, o: 16, k: 144)
+        XCTAssertEqual(cache.winograd(w, o: 16, c: 16, tile: 2), first)
+        XCTAssertEqual(cache.winograd(w, o: 16, c: 16, tile: 4).count, 36 * 16 * 16)
+        XCTAssertEqual(cache.packed(w, o: 16, k: 144), packed)
         w[0] += 1
-        XCTAssertNotEqual(cache.transformed(w, o: 16, c: 16), first)
+        XCTAssertNotEqual(cache.winograd(w, o: 16, c: 16, tile: 2), first)
+        XCTAssertNotEqual(cache.packed(w, o: 16, k: 144), packed)
     }
 
     /// Hardswish and Hardsigmoid fused into convolutions (im2col, depthwise, Winograd) and linear layers,
@@ -226,5 +246,36 @@ final class OpsTests: XCTestCase {
         let s = rng.tensor([2, 12])
         XCTAssertEqual(scaleChannels(x, by: s), scaleChannelsReference(x, by: s))
         XCTAssertEqual(scaleChannels(x, by: s.reshaped([2, 12, 1, 1])), scaleChannelsReference(x, by: s))
+    }
+
+    /// conv_gemm's edges: output channels not a multiple of its 8-row panels, 48-column strips that
+    /// end mid-image or hold several tiny images (planes under 16 pixels), strips split across the
+    /// workers by columns (many) or by output channels (few), rectangular kernels, every activation.
+    func testPackedConvEdgesMatchPlainLoop() throws {
+        try XCTSkipIf(!packedGemmAvailable, "conv_gemm needs AVX-512")
+        var rng = SeededRandom(state: 21)
+        let cases: [(n: Int, c: Int, o: Int, kernel: (Int, Int), stride: Int, pad: Int, size: (Int, Int))] = [
+            (3, 5, 13, (3, 3), 1, 1, (9, 9)),      // 81-pixel planes: strips cross images
+            (4, 7, 9, (1, 1), 1, 0, (3, 3)),       // 9-pixel planes: a vector spans several images
+            (2, 3, 20, (3, 3), 2, 1, (4, 5)),      // 2x3 outputs
+            (1, 16, 100, (1, 1), 1, 0, (7, 7)),    // few strips, many channels: split by channels
+            (1, 4, 7, (3, 3), 1, 1, (30, 30)),     // fewer than 8 channels
+            (2, 6, 24, (1, 7), 1, 0, (10, 12)),    // Inception's 1x7
+            (2, 6, 24, (7, 1), 2, 0, (17, 12)),
+            (1, 3, 64, (7, 7), 2, 3, (40, 36)),    // ResNet's stem
+            (1, 3, 16, (11, 11), 4, 2, (63, 63)),  // AlexNet's stem
+        ]
+        for (i, t) in cases.enumerated() {
+            var g = Conv2dGeometry(kernel: 1, stride: t.stride, padding: t.pad)
+            g.kernel = t.kernel
+            g.padding = (t.kernel.0 == 1 ? 0 : t.pad, t.kernel.1 == 1 ? 0 : t.pad, t.kernel.0 == 1 ? 0 : t.pad, t.kernel.1 == 1 ? 0 : t.pad)
+            let x = rng.tensor([t.n, t.c, t.size.0, t.size.1]), wt = rng.tensor([t.o, t.c, t.kernel.0, t.kernel.1])
+            let bias = (0..<t.o).map { _ in Float.random(in: -1...1, using: &rng) }
+            for act in [Activation.none, .relu, .relu6, .hardswish, .hardsigmoid] {
+                assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: act),
+                            conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
+                            relative: 1e-5, "conv_gemm case \(i) \(act)")
+            }
+        }
     }
 }

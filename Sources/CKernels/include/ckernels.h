@@ -73,4 +73,20 @@ void maxpool_plane(const float *src, long h, long w, long k, long s, long p, flo
 /// at 1 GiB) instead of returning them to the system; no effect on other C libraries.
 void retain_large_blocks(void);
 
+
+// Convolution as a packed-weight matrix product (gemm.c), for layers whose weights are fixed:
+// the weights A [M, K] (K = C kH kW) are packed once by gemm_pack_weights into panels of 8 rows,
+// [ceil(M / 8) * 8 * K] floats with zero rows past M. conv_gemm then computes output rows
+// [rows0, rows1) (rows0 a multiple of 8) and columns [col0, col1) of the product with the im2col
+// matrix of x, columns numbered over (image, oy, ox) of x's images, im2col-ing 48 columns at a time
+// into scratch (K * 48 floats), and writes act(. + bias) to out [images, M, oH, oW].
+// AVX-512 only: callers check gemm_packed_available() first.
+struct conv_geometry {
+    long c, h, w, kh, kw, sh, sw, top, left, dh, dw, oh, ow;
+};
+int gemm_packed_available(void);
+void gemm_pack_weights(const float *a, long m, long k, long lda, float *packed);
+void conv_gemm(const float *packed, long m, long rows0, long rows1, const float *x, const struct conv_geometry *g,
+               long col0, long col1, const float *bias, int act, float *out, float *scratch);
+
 #endif

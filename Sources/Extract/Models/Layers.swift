@@ -18,8 +18,8 @@ public struct Conv2d {
     public var stride: Int
     public var padding: Padding
     public var groups: Int
-    /// Winograd-transformed weights, made on first use (a forward-pass cache, not a parameter).
-    let winograd = WinogradWeights()
+    /// Winograd-transformed or packed weights, made on first use (a forward-pass cache, not a parameter).
+    let derived = WeightCache()
 
     public var outChannels: Int { weight.shape[0] }
 
@@ -59,7 +59,7 @@ public struct Conv2d {
 
     public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
         conv2d(x, weight: weight, bias: bias, geometry: geometry(height: x.shape[2], width: x.shape[3]), activation: activation,
-               winograd: winograd)
+               cache: derived)
     }
 
     /// Attaches the BatchNorm named `name` that follows this convolution: folded into the weights,

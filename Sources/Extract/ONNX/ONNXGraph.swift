@@ -53,7 +53,7 @@ final class ONNXConv {
     let autoPad: String
     /// A Relu or Clip(0, 6) that followed, fused into the output step.
     var activation: Activation = .none
-    let winograd = WinogradWeights()
+    let derived = WeightCache()
 
     init(weight: Tensor, bias: [Float]?, strides: (Int, Int), dilations: (Int, Int), groups: Int, pads: [Int], autoPad: String) {
         self.weight = weight

@@ -16,7 +16,7 @@ func run(_ kernel: ONNXKernel, _ x: [Tensor]) throws -> Tensor {
             let g = c.geometry(height: a.shape[2], width: a.shape[3])
             let (oh, ow) = g.outputSize(height: a.shape[2], width: a.shape[3])
             guard oh > 0, ow > 0 else { throw ONNXShapeError(message: "input \(a.shape) is smaller than the kernel") }
-            return conv2d(a, weight: c.weight, bias: c.bias, geometry: g, activation: c.activation, winograd: c.winograd)
+            return conv2d(a, weight: c.weight, bias: c.bias, geometry: g, activation: c.activation, cache: c.derived)
         case let .linear(weight, bias, addend, transposeInput, activation):
             var input = a
             if transposeInput {

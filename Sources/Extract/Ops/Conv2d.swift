@@ -89,12 +89,12 @@ public struct Conv2dGeometry: Equatable, Sendable {
 /// x: [N, C, H, W], weight: [O, C/groups, kH, kW], bias: [O] -> [N, O, oH, oW]
 public func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeometry,
                    activation: Activation = .none) -> Tensor {
-    conv2d(x, weight: weight, bias: bias, geometry: g, activation: activation, winograd: nil)
+    conv2d(x, weight: weight, bias: bias, geometry: g, activation: activation, cache: nil)
 }
 
-/// conv2d with a layer's cache of Winograd-transformed weights (nil: transform them for this call).
+/// conv2d with a layer's cache of derived weights (nil: derive them for this call).
 func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeometry, activation: Activation,
-            winograd cache: WinogradWeights?) -> Tensor {
+            cache: WeightCache?) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let o = weight.shape[0]
     precondition(weight.shape[1] * g.groups == c && o % g.groups == 0, "conv2d: weight \(weight.shape) does not fit input \(x.shape) with groups \(g.groups)")
@@ -104,7 +104,8 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeome
     let start = convProfile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
     defer {
         if convProfile != nil {
-            let path = g.groups == c && g.groups > 1 ? "depthwise" : winogradApplies(g, ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)) ? "winograd" : "im2col"
+            let path = g.groups == c && g.groups > 1 ? "depthwise" : winogradApplies(g, ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)) ? "winograd"
+                : packedGemmEnabled && g.groups == 1 ? "gemm" : "im2col"
             let key = "\(path) \(g.kernel.h)x\(g.kernel.w)/\(g.stride.h) \(c)->\(o) \(h)x\(w)"
             let t = convProfile?[key] ?? (0, 0)
             convProfile?[key] = (t.seconds + Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, t.calls + 1)
@@ -119,13 +120,23 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeome
                     if g.groups == c && o == c && weight.shape[1] == 1 {
                         depthwiseConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
                     } else if winogradApplies(g, shape) {
+                        let tile = winogradTile(shape)
                         if let cache {
-                            let tile = winogradTile(shape)
-                            cache.transformed(weight.data, o: o, c: c, tile: tile).withUnsafeBufferPointer { u in
+                            cache.winograd(weight.data, o: o, c: c, tile: tile).withUnsafeBufferPointer { u in
                                 winogradConv2d(x, transformed: u.baseAddress!, bias: b, shape, g, activation, into: op, tile: tile)
                             }
                         } else {
-                            winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op, tile: winogradTile(shape))
+                            winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op, tile: tile)
+                        }
+                    } else if packedGemmEnabled && g.groups == 1 {
+                        let k = c * g.kernel.h * g.kernel.w
+                        let packed = cache?.packed(weight.data, o: o, k: k)
+                            ?? [Float](unsafeUninitializedCapacity: packedCount(o: o, k: k)) { p, count in
+                                gemm_pack_weights(w, o, k, k, p.baseAddress!)
+                                count = packedCount(o: o, k: k)
+                            }
+                        packed.withUnsafeBufferPointer { p in
+                            packedConv2d(x, packed: p.baseAddress!, bias: b, shape, g, activation, into: op)
                         }
                     } else {
                         gemmConv2d(x, weight: w, bias: b, shape, g, activation, into: op)

@@ -37,30 +37,6 @@ func winogradTile(_ s: ConvShape) -> Int { s.ow >= winogradWideWidth ? 4 : 2 }
 /// so that one chunk stays in cache between its transforms and its sgemms.
 let winogradChunkFloats = 3 << 20
 
-/// A layer's transformed weights U = G g G^T, [(tile + 2)^2, O, C], kept for as long as the layer's weight
-/// array keeps its storage. The cache holds a reference to that storage, so changing the layer's
-/// weights (fine-tuning) copies them to new storage, and the next call sees the change.
-final class WinogradWeights: @unchecked Sendable {
-    private let lock = NSLock()
-    private var source: [Float] = []
-    private var u: [Float] = []
-
-    func transformed(_ weight: [Float], o: Int, c: Int, tile: Int = 2) -> [Float] {
-        lock.lock()
-        defer { lock.unlock() }
-        let same = source.withUnsafeBufferPointer { a in weight.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count } }
-        let count = (tile + 2) * (tile + 2) * o * c
-        if !same || u.count != count {
-            u = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                weight.withUnsafeBufferPointer { w in transformWeights(w.baseAddress!, o: o, c: c, tile: tile, into: buffer.baseAddress!) }
-                initialized = count
-            }
-            source = weight
-        }
-        return u
-    }
-}
-
 /// x: [N, C, H, W], weight: [O, C, 3, 3] -> out: [N, O, oH, oW], bias and activation applied.
 /// Tile rows of all images are processed in chunks of about `chunkFloats` / ((tile + 2)^2 (C + O)) tiles.
 func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
@@ -106,7 +82,7 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
 }
 
 /// u[e][oc][ic] = (G g G^T)[e] for each 3x3 filter g = weight[oc][ic].
-private func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, tile: Int, into u: UnsafeMutablePointer<Float>) {
+func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, tile: Int, into u: UnsafeMutablePointer<Float>) {
     if tile == 4 {
         parallelRanges(o * c, grain: 256) { r in
             wino_f43_weights(w + r.lowerBound * 9, r.count, u + r.lowerBound, o * c)

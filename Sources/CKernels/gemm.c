@@ -1,0 +1,163 @@
+// See include/ckernels.h ("Packed-weight matrix product").
+//
+// The register block is 8 rows of the weights by 48 columns (3 AVX-512 vectors) of the right-hand
+// matrix: 24 accumulators, and per step of k, 3 vector loads, 8 broadcasts and 24 multiply-adds.
+// The weights are packed once per layer into panels [K][8], so the broadcasts read consecutive
+// floats; the right-hand matrix is read where it lies, row by row, so nothing is copied per call
+// (OpenBLAS packs both operands on every call, which at K = 16 to 200 costs as much as the product).
+#include "ckernels.h"
+#include <immintrin.h>
+#include <string.h>
+
+#define MR 8
+#define NR 48
+
+int gemm_packed_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+void gemm_pack_weights(const float *a, long m, long k, long lda, float *packed) {
+    for (long i0 = 0; i0 < m; i0 += MR) {
+        float *panel = packed + i0 * k;
+        for (long kk = 0; kk < k; kk++)
+            for (long r = 0; r < MR; r++)
+                panel[kk * MR + r] = i0 + r < m ? a[(i0 + r) * lda + kk] : 0;
+    }
+}
+
+#define AVX512 __attribute__((target("avx512f")))
+
+static inline __attribute__((always_inline)) AVX512
+__m512 activate16(__m512 v, int act) {
+    const __m512 zero = _mm512_setzero_ps(), three = _mm512_set1_ps(3), six = _mm512_set1_ps(6);
+    switch (act) {
+    case 1: return _mm512_max_ps(v, zero);
+    case 2: return _mm512_min_ps(_mm512_max_ps(v, zero), six);
+    case 3: return _mm512_div_ps(_mm512_mul_ps(v, _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, three), zero), six)), six);
+    case 4: return _mm512_div_ps(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, three), zero), six), six);
+    default: return v;
+    }
+}
+
+// Where one vector of 16 output columns goes: the lanes under `first` to `at` (an image's row, from the
+// lane of its first column), and, when the vector runs into the next image, the lanes under `second`
+// to `next`, packed down to that image's first column.
+struct store {
+    float *at, *next;
+    __mmask16 first, second;
+};
+
+// rows x (16 nv columns) of the output, rows <= MR; b is a packed strip [k][NR]. nv is a constant
+// where block is inlined, so that the loops over vectors unroll and the accumulators stay in registers.
+static inline __attribute__((always_inline)) AVX512
+void block(const int nv, const float *restrict pa, const float *restrict b, long k, long rows,
+           const float *restrict bias, int act, const struct store stores[3], long ldc) {
+    __m512 acc[MR][3];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
+    for (long kk = 0; kk < k; kk++) {
+        __m512 bv[3];
+        for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
+        for (int r = 0; r < MR; r++) {
+            const __m512 a = _mm512_set1_ps(pa[r]);
+            for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]);
+        }
+        pa += MR;
+        b += NR;
+    }
+    for (int r = 0; r < MR; r++) {
+        if (r >= rows) break;
+        const __m512 bv = _mm512_set1_ps(bias[r]);
+        for (int v = 0; v < nv; v++) {
+            const __m512 y = activate16(_mm512_add_ps(acc[r][v], bv), act);
+            const struct store *s = &stores[v];
+            _mm512_mask_storeu_ps(s->at + r * ldc, s->first, y);
+            if (s->second) _mm512_mask_compressstoreu_ps(s->next + r * ldc, s->second, y);
+        }
+    }
+}
+
+static inline __mmask16 lanes(long n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+// buf[kk][t] = the im2col value of row kk = (channel, ky, kx) and column col + t, t < ncols; zero past ncols.
+// Columns run over (image, oy, ox); each run of one output row copies a contiguous (or strided) span.
+static void pack_strip(const float *x, const struct conv_geometry *g, long col, long ncols, float *restrict buf) {
+    const long p = g->oh * g->ow, k = g->c * g->kh * g->kw;
+    if (ncols < NR)
+        for (long kk = 0; kk < k; kk++) memset(buf + kk * NR + ncols, 0, (NR - ncols) * sizeof(float));
+    for (long t = 0; t < ncols;) {
+        const long j = col + t, img = j / p, q = j % p, oy = q / g->ow, ox0 = q % g->ow;
+        const long run = g->ow - ox0 < ncols - t ? g->ow - ox0 : ncols - t;
+        const float *image = x + img * g->c * g->h * g->w;
+        for (long ky = 0; ky < g->kh; ky++) {
+            const long iy = oy * g->sh - g->top + ky * g->dh;
+            for (long kx = 0; kx < g->kw; kx++) {
+                const long dx = kx * g->dw - g->left;
+                // Columns of the run whose input column lies inside the image: [a, b).
+                long a = 0, b = run;
+                while (a < run && (ox0 + a) * g->sw + dx < 0) a++;
+                while (b > a && (ox0 + b - 1) * g->sw + dx >= g->w) b--;
+                for (long ci = 0; ci < g->c; ci++) {
+                    float *dst = buf + ((ci * g->kh + ky) * g->kw + kx) * NR + t;
+                    if (iy < 0 || iy >= g->h) {
+                        memset(dst, 0, run * sizeof(float));
+                        continue;
+                    }
+                    const float *src = image + (ci * g->h + iy) * g->w + ox0 * g->sw + dx;
+                    for (long u = 0; u < a; u++) dst[u] = 0;
+                    if (g->sw == 1) memcpy(dst + a, src + a, (b - a) * sizeof(float));
+                    else for (long u = a; u < b; u++) dst[u] = src[u * g->sw];
+                    for (long u = b; u < run; u++) dst[u] = 0;
+                }
+            }
+        }
+        t += run;
+    }
+}
+
+AVX512
+void conv_gemm(const float *packed, long m, long rows0, long rows1, const float *x, const struct conv_geometry *g,
+               long col0, long col1, const float *bias, int act, float *out, float *scratch) {
+    const long p = g->oh * g->ow, k = g->c * g->kh * g->kw;
+    for (long j = col0; j < col1; j += NR) {
+        const long cols = col1 - j < NR ? col1 - j : NR;
+        pack_strip(x, g, j, cols, scratch);
+        struct store stores[3];
+        for (int v = 0; v < 3; v++) {
+            const long first = j + 16 * v, n = cols - 16 * v;
+            const long img = first / p, q = first % p;
+            stores[v].at = out + (img * m + rows0) * p + q;
+            stores[v].first = lanes(n < p - q ? n : p - q);
+            stores[v].next = out + ((img + 1) * m + rows0) * p;
+            stores[v].second = n > p - q ? (__mmask16)(lanes(n) & ~lanes(p - q)) : 0;
+        }
+        if (p < 16) {
+            // Tiny planes: a vector spans more than two images; go column by column.
+            for (long i = rows0; i < rows1; i += MR) {
+                float tmp[MR * NR];
+                struct store flat[3];
+                for (int v = 0; v < 3; v++) flat[v] = (struct store){tmp + 16 * v, 0, 0xFFFF, 0};
+                const long rows = rows1 - i < MR ? rows1 - i : MR;
+                block(3, packed + i * k, scratch, k, rows, bias + i, act, flat, NR);
+                for (long r = 0; r < rows; r++)
+                    for (long t = 0; t < cols; t++)
+                        out[((j + t) / p * m + i + r) * p + (j + t) % p] = tmp[r * NR + t];
+            }
+            continue;
+        }
+        for (long i = rows0; i < rows1; i += MR) {
+            struct store at[3];
+            for (int v = 0; v < 3; v++) {
+                at[v] = stores[v];
+                at[v].at += (i - rows0) * p;
+                at[v].next += (i - rows0) * p;
+            }
+            const long rows = rows1 - i < MR ? rows1 - i : MR;
+            const float *panel = packed + i * k;
+            if (cols > 32) block(3, panel, scratch, k, rows, bias + i, act, at, p);
+            else if (cols > 16) block(2, panel, scratch, k, rows, bias + i, act, at, p);
+            else block(1, panel, scratch, k, rows, bias + i, act, at, p);
+        }
+    }
+}
