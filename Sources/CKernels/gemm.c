@@ -48,10 +48,10 @@ struct store {
     __mmask16 first, second;
 };
 
-// rows x (16 nv columns) of the output, rows <= MR; b is a packed strip [k][NR]. nv is a constant
+// rows x (16 nv columns) of the output, rows <= MR; b is [k][16 nv] with row stride ldb. nv is a constant
 // where block is inlined, so that the loops over vectors unroll and the accumulators stay in registers.
 static inline __attribute__((always_inline)) AVX512
-void block(const int nv, const float *restrict pa, const float *restrict b, long k, long rows,
+void block(const int nv, const float *restrict pa, const float *restrict b, long ldb, long k, long rows,
            const float *restrict bias, int act, const struct store stores[3], long ldc) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++)
@@ -64,7 +64,7 @@ void block(const int nv, const float *restrict pa, const float *restrict b, long
             for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]);
         }
         pa += MR;
-        b += NR;
+        b += ldb;
     }
     for (int r = 0; r < MR; r++) {
         if (r >= rows) break;
@@ -139,7 +139,7 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
                 struct store flat[3];
                 for (int v = 0; v < 3; v++) flat[v] = (struct store){tmp + 16 * v, 0, 0xFFFF, 0};
                 const long rows = rows1 - i < MR ? rows1 - i : MR;
-                block(3, packed + i * k, scratch, k, rows, bias + i, act, flat, NR);
+                block(3, packed + i * k, scratch, NR, k, rows, bias + i, act, flat, NR);
                 for (long r = 0; r < rows; r++)
                     for (long t = 0; t < cols; t++)
                         out[((j + t) / p * m + i + r) * p + (j + t) % p] = tmp[r * NR + t];
@@ -155,9 +155,26 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
             }
             const long rows = rows1 - i < MR ? rows1 - i : MR;
             const float *panel = packed + i * k;
-            if (cols > 32) block(3, panel, scratch, k, rows, bias + i, act, at, p);
-            else if (cols > 16) block(2, panel, scratch, k, rows, bias + i, act, at, p);
-            else block(1, panel, scratch, k, rows, bias + i, act, at, p);
+            if (cols > 32) block(3, panel, scratch, NR, k, rows, bias + i, act, at, p);
+            else if (cols > 16) block(2, panel, scratch, NR, k, rows, bias + i, act, at, p);
+            else block(1, panel, scratch, NR, k, rows, bias + i, act, at, p);
+        }
+    }
+}
+
+AVX512
+void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, long n, float *c, long ldc) {
+    static const float zeros[MR] = {0};
+    for (long j = 0; j < n; j += NR) {
+        const long cols = n - j < NR ? n - j : NR;
+        for (long i = 0; i < m; i += MR) {
+            struct store at[3];
+            for (int v = 0; v < 3; v++) at[v] = (struct store){c + i * ldc + j + 16 * v, 0, lanes(cols - 16 * v), 0};
+            const long rows = m - i < MR ? m - i : MR;
+            const float *panel = packed + i * k;
+            if (cols > 32) block(3, panel, b + j, ldb, k, rows, zeros, 0, at, ldc);
+            else if (cols > 16) block(2, panel, b + j, ldb, k, rows, zeros, 0, at, ldc);
+            else block(1, panel, b + j, ldb, k, rows, zeros, 0, at, ldc);
         }
     }
 }

@@ -114,6 +114,7 @@ final class OpsTests: XCTestCase {
     /// Winograd F(2x2, 3x3) and F(4x4, 3x3) against the plain loop: odd and even sizes (overhanging last tiles),
     /// asymmetric padding, and chunks of a few tile rows that cross image boundaries.
     func testWinogradMatchesPlainLoop() {
+        forEachGemmPath { path in
         var rng = SeededRandom(state: 5)
         for (trial, (h, w, chunk)) in [(9, 12, 1 << 10), (14, 14, 1 << 12), (7, 13, 1 << 30), (16, 5, 3000),
                                         (9, 12, 1 << 12), (14, 14, 1 << 14), (7, 13, 1 << 30), (18, 6, 9000)].enumerated() {
@@ -129,7 +130,9 @@ final class OpsTests: XCTestCase {
             let fast = Tensor(shape: [n, o, oh, ow]) { out in
                 winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk)
             }
-            assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act), "winograd F(\(tile)x\(tile)) trial \(trial) \(g)")
+            assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
+                        "winograd F(\(tile)x\(tile)) with \(path) trial \(trial) \(g)")
+        }
         }
     }
 

@@ -88,5 +88,7 @@ int gemm_packed_available(void);
 void gemm_pack_weights(const float *a, long m, long k, long lda, float *packed);
 void conv_gemm(const float *packed, long m, long rows0, long rows1, const float *x, const struct conv_geometry *g,
                long col0, long col1, const float *bias, int act, float *out, float *scratch);
+/// C [M, N] (row stride ldc) = A B for A packed as above and B [K, N] read in place (row stride ldb).
+void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, long n, float *c, long ldc);
 
 #endif

@@ -15,7 +15,7 @@ nonisolated(unsafe) var packedGemmEnabled = packedGemmAvailable
 /// that storage, so changing the layer's weights (fine-tuning) copies them to new storage, and the
 /// next call sees the change and derives its forms again.
 final class WeightCache: @unchecked Sendable {
-    enum Form: Hashable { case winograd(tile: Int), packed }
+    enum Form: Hashable { case winograd(tile: Int, packed: Bool), packed }
 
     private let lock = NSLock()
     private var source: [Float] = []
@@ -40,10 +40,10 @@ final class WeightCache: @unchecked Sendable {
         return made
     }
 
-    /// Winograd's U = G g G^T, [(tile + 2)^2, O, C].
+    /// Winograd's U = G g G^T, [(tile + 2)^2] matrices [O, C], packed when conv_gemm's kernel is on.
     func winograd(_ weight: [Float], o: Int, c: Int, tile: Int) -> [Float] {
-        form(.winograd(tile: tile), of: weight, count: (tile + 2) * (tile + 2) * o * c) { w, u in
-            transformWeights(w, o: o, c: c, tile: tile, into: u)
+        form(.winograd(tile: tile, packed: packedGemmEnabled), of: weight, count: winogradWeightCount(o: o, c: c, tile: tile)) { w, u in
+            winogradGemmWeights(w, o: o, c: c, tile: tile, into: u)
         }
     }
 

@@ -42,13 +42,13 @@ let winogradChunkFloats = 3 << 20
 func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
                     tile: Int, chunkFloats: Int = winogradChunkFloats) {
-    withScratch((tile + 2) * (tile + 2) * s.o * s.c) { u in
-        transformWeights(weight, o: s.o, c: s.c, tile: tile, into: u)
+    withScratch(winogradWeightCount(o: s.o, c: s.c, tile: tile)) { u in
+        winogradGemmWeights(weight, o: s.o, c: s.c, tile: tile, into: u)
         winogradConv2d(x, transformed: u, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunkFloats)
     }
 }
 
-/// The same with the weights already transformed: u [(tile + 2)^2, O, C].
+/// The same with the weights already transformed by winogradGemmWeights.
 func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
                     tile: Int, chunkFloats: Int = winogradChunkFloats) {
@@ -67,9 +67,14 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
                 }
                 parallelRanges(elements) { part in
                     for e in part {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(tiles), Int32(c), 1,
-                                    u + e * o * c, Int32(c), v + e * c * tiles, Int32(tiles), 0,
-                                    m + e * o * tiles, Int32(tiles))
+                        if packedGemmEnabled {
+                            gemm_packed(u + e * packedCount(o: o, k: c), o, c, v + e * c * tiles, tiles, tiles,
+                                        m + e * o * tiles, tiles)
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(tiles), Int32(c), 1,
+                                        u + e * o * c, Int32(c), v + e * c * tiles, Int32(tiles), 0,
+                                        m + e * o * tiles, Int32(tiles))
+                        }
                     }
                 }
                 parallelRanges(rows * o) { r in
@@ -81,8 +86,26 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
     }
 }
 
+/// Floats of winogradGemmWeights' output.
+func winogradWeightCount(o: Int, c: Int, tile: Int) -> Int {
+    (tile + 2) * (tile + 2) * (packedGemmEnabled ? packedCount(o: o, k: c) : o * c)
+}
+
+/// The transformed weights in the form the element-wise products take: for each element e, the
+/// matrix U_e [O, C] as it is for sgemm, or in conv_gemm's packed panels when that path is on.
+func winogradGemmWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, tile: Int, into u: UnsafeMutablePointer<Float>) {
+    guard packedGemmEnabled else { return transformWeights(w, o: o, c: c, tile: tile, into: u) }
+    let elements = (tile + 2) * (tile + 2)
+    withScratch(elements * o * c) { plain in
+        transformWeights(w, o: o, c: c, tile: tile, into: plain)
+        parallelRanges(elements) { part in
+            for e in part { gemm_pack_weights(plain + e * o * c, o, c, c, u + e * packedCount(o: o, k: c)) }
+        }
+    }
+}
+
 /// u[e][oc][ic] = (G g G^T)[e] for each 3x3 filter g = weight[oc][ic].
-func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, tile: Int, into u: UnsafeMutablePointer<Float>) {
+private func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, tile: Int, into u: UnsafeMutablePointer<Float>) {
     if tile == 4 {
         parallelRanges(o * c, grain: 256) { r in
             wino_f43_weights(w + r.lowerBound * 9, r.count, u + r.lowerBound, o * c)
