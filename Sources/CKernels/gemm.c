@@ -82,7 +82,7 @@ static inline __mmask16 lanes(long n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (
 
 // buf[kk][t] = the im2col value of row kk = (channel, ky, kx) and column col + t, t < ncols; zero past ncols.
 // Columns run over (image, oy, ox); each run of one output row copies a contiguous (or strided) span.
-static void pack_strip(const float *x, const struct conv_geometry *g, long col, long ncols, float *restrict buf) {
+static AVX512 void pack_strip(const float *x, const struct conv_geometry *g, long col, long ncols, float *restrict buf) {
     const long p = g->oh * g->ow, k = g->c * g->kh * g->kw;
     if (ncols < NR)
         for (long kk = 0; kk < k; kk++) memset(buf + kk * NR + ncols, 0, (NR - ncols) * sizeof(float));

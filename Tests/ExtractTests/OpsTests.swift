@@ -87,6 +87,15 @@ final class OpsTests: XCTestCase {
         let b = (0..<11).map { _ in Float.random(in: -1...1, using: &rng) }
         assertClose(linear(x, weight: w, bias: b, activation: .relu),
                     linearReference(x, weight: w, bias: b, activation: .relu), "linear")
+        // A layer's linear: packed weights (conv_gemm) with several images, sgemv with one.
+        forEachGemmPath { path in
+            let cache = WeightCache()
+            for (n, act) in [(3, Activation.relu), (50, .none), (1, .relu6)] {
+                let x = rng.tensor([n, 300]), w = rng.tensor([21, 300])
+                assertClose(linear(x, weight: w, bias: b + b, activation: act, cache: cache),
+                            linearReference(x, weight: w, bias: b + b, activation: act), "\(path) linear n \(n) \(act)")
+            }
+        }
     }
 
     func testMaxPoolMatchesPlainLoopIncludingCeilMode() {

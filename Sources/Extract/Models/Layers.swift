@@ -140,6 +140,9 @@ public struct Linear {
     public var weight: Tensor   // [O, I]
     public var bias: [Float]    // [O]
 
+    /// The weights packed for conv_gemm, made on first use (a forward-pass cache, not a parameter).
+    let derived = WeightCache()
+
     public var outFeatures: Int { weight.shape[0] }
 
     public init(_ r: WeightReader, in i: Int, out o: Int) throws {
@@ -155,7 +158,7 @@ public struct Linear {
     }
 
     public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
-        linear(flatten(x), weight: weight, bias: bias, activation: activation)
+        linear(flatten(x), weight: weight, bias: bias, activation: activation, cache: derived)
     }
 }
 

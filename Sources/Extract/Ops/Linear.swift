@@ -4,9 +4,20 @@ import CBLAS
 /// y = act(x W^T + b). x: [N, I], weight: [O, I], bias: [O] -> [N, O]
 /// The output features are split across the workers, each running sgemm on its rows of W.
 public func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Activation = .none) -> Tensor {
+    linear(x, weight: weight, bias: bias, activation: activation, cache: nil)
+}
+
+/// linear with a layer's cache of packed weights: with several images, and where conv_gemm runs, the
+/// product is a 1x1 convolution of [N, I, 1, 1] with the weights packed once, where sgemm would pack
+/// all of W again on every call (AlexNet's and VGG's fc6: 100 MB and more).
+func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Activation, cache: WeightCache?) -> Tensor {
     let n = x.shape[0], i = x.count / max(x.shape[0], 1)
     let o = weight.shape[0]
     precondition(weight.shape[1] == i, "linear: weight \(weight.shape) does not fit input \(x.shape)")
+    if let cache, n > 1, packedGemmEnabled {
+        return conv2d(x.reshaped([n, i, 1, 1]), weight: weight.reshaped([o, i, 1, 1]), bias: bias,
+                      geometry: Conv2dGeometry(kernel: 1), activation: activation, cache: cache).reshaped([n, o])
+    }
     countMultiplyAdds(n * o * i)
     let b = bias ?? [Float](repeating: 0, count: o)
     return Tensor(shape: [n, o]) { op in
