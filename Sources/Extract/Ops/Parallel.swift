@@ -20,7 +20,9 @@ private let blasSingleThreaded: Void = {
 }()
 
 /// Splits 0..<count into at most `Parallelism.threads` contiguous ranges of at least `grain`
-/// items, boundaries on multiples of `align`, and runs `body` on each concurrently.
+/// items, boundaries on multiples of `align`, and runs `body` on each concurrently, on the calling
+/// thread and CKernels' worker pool (pool.c: its threads stay awake between back-to-back ops, where
+/// Dispatch's would be woken through the kernel for each). A call from inside a body runs serially.
 public func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body: (Range<Int>) -> Void) {
     _ = blasSingleThreaded
     let workers = max(1, min(Parallelism.threads, count / max(grain, 1)))
@@ -29,10 +31,22 @@ public func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body:
         return
     }
     let step = ((count + workers - 1) / workers + align - 1) / align * align
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-        let lo = min(count, w * step), hi = min(count, lo + step)
-        if lo < hi { body(lo..<hi) }
+    withoutActuallyEscaping(body) { body in
+        var job = RangeJob(body: body, count: count, step: step)
+        withUnsafeMutablePointer(to: &job) { p in
+            pool_for(workers, (count + step - 1) / step, { context, chunk in
+                let job = context!.assumingMemoryBound(to: RangeJob.self).pointee
+                let lo = chunk * job.step
+                job.body(lo..<min(job.count, lo + job.step))
+            }, p)
+        }
     }
+}
+
+/// One parallelRanges call, as pool_for's chunks see it.
+private struct RangeJob {
+    let body: (Range<Int>) -> Void
+    let count, step: Int
 }
 
 /// dst[i] = act(src[i] + bias) for i in 0..<count; src may equal dst. The output step of every
