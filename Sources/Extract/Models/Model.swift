@@ -114,9 +114,46 @@ public final class Model {
     }
 
     /// Outputs of `layers` (names or aliases) for x: [N, 3, H, W], keyed as asked.
+    /// With at least one image per worker, and no fully connected layer to run (AlexNet, VGG and ONNX
+    /// graphs keep whole batches: their linear layers read all their weights once per pass), each
+    /// worker runs whole images through the network one at a time: one image's activations stay in
+    /// cache from layer to layer, where a batch's go through memory, and no op waits for another worker.
     public func run(_ x: Tensor, layers: [String]) throws -> [String: Tensor] {
         guard x.rank == 4, x.shape[1] == 3 else { throw ModelError.inputShape(x.shape, name) }
         let nodes = try layers.map { try resolve($0) }
+        let n = x.shape[0]
+        guard splitsBatch, n > 1, n >= Parallelism.threads, Parallelism.threads > 1, convProfile == nil else {
+            return try run(x, layers: layers, nodes: nodes)
+        }
+        let size = x.count / n
+        let lock = NSLock()
+        var perImage = [[String: Tensor]](repeating: [:], count: n)
+        var failure: Error?
+        parallelChunks(n) { i in
+            let xi = Tensor(shape: [1] + x.shape.dropFirst(), data: Array(x.data[i * size..<(i + 1) * size]))
+            do {
+                let out = try run(xi, layers: layers, nodes: nodes)
+                lock.withLock { perImage[i] = out }
+            } catch {
+                lock.withLock { failure = failure ?? error }
+            }
+        }
+        if let failure { throw failure }
+        var result: [String: Tensor] = [:]
+        for layer in layers {
+            guard let first = perImage[0][layer] else { continue }
+            result[layer] = Tensor(shape: [n] + first.shape.dropFirst(), data: perImage.flatMap { $0[layer]!.data })
+        }
+        return result
+    }
+
+    /// Whether `run` may split a batch into images (see there).
+    private var splitsBatch: Bool {
+        guard let family = architecture?.family else { return false }
+        return family != .alexnet && family != .vgg
+    }
+
+    private func run(_ x: Tensor, layers: [String], nodes: [String]) throws -> [String: Tensor] {
         let taps = Taps(wanted: Set(nodes))
         do {
             try network.forward(x, taps)

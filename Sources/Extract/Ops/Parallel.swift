@@ -43,7 +43,22 @@ public func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body:
     }
 }
 
-/// One parallelRanges call, as pool_for's chunks see it.
+/// Runs body(i) for i in 0..<count on the calling thread and the worker pool, each taking the next
+/// index not yet taken (uneven work evens out). Parallel ops inside body run serially.
+public func parallelChunks(_ count: Int, _ body: (Int) -> Void) {
+    _ = blasSingleThreaded
+    withoutActuallyEscaping(body) { body in
+        var job = RangeJob(body: { r in body(r.lowerBound) }, count: count, step: 1)
+        withUnsafeMutablePointer(to: &job) { p in
+            pool_for(Parallelism.threads, count, { context, chunk in
+                let job = context!.assumingMemoryBound(to: RangeJob.self).pointee
+                job.body(chunk..<chunk + 1)
+            }, p)
+        }
+    }
+}
+
+/// One parallelRanges or parallelChunks call, as pool_for's chunks see it.
 private struct RangeJob {
     let body: (Range<Int>) -> Void
     let count, step: Int
