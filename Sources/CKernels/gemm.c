@@ -1,10 +1,12 @@
-// See include/ckernels.h ("Packed-weight matrix product").
+// See include/ckernels.h ("Convolution as a packed-weight matrix product").
 //
 // The register block is 8 rows of the weights by 48 columns (3 AVX-512 vectors) of the right-hand
 // matrix: 24 accumulators, and per step of k, 3 vector loads, 8 broadcasts and 24 multiply-adds.
 // The weights are packed once per layer into panels [K][8], so the broadcasts read consecutive
-// floats; the right-hand matrix is read where it lies, row by row, so nothing is copied per call
-// (OpenBLAS packs both operands on every call, which at K = 16 to 200 costs as much as the product).
+// floats. The right-hand matrix is im2col'd (conv_gemm) 48 columns at a time into a strip that stays
+// in L1/L2 while every panel of weights passes over it, or read where it lies (gemm_packed). OpenBLAS
+// packs both operands on every call, which at K = 16 to 200 costs about as much as the product, and
+// its bias and activation were a further pass over the output.
 #include "ckernels.h"
 #include <immintrin.h>
 #include <string.h>
@@ -120,9 +122,21 @@ AVX512
 void conv_gemm(const float *packed, long m, long rows0, long rows1, const float *x, const struct conv_geometry *g,
                long col0, long col1, const float *bias, int act, float *out, float *scratch) {
     const long p = g->oh * g->ow, k = g->c * g->kh * g->kw;
+    // A 1x1 stride-1 unpadded convolution's im2col matrix is the image itself, [C][H W]: a whole strip
+    // inside one image is read where it lies. (Not a partial one: the block loads whole vectors, and
+    // past the tensor's end there may be no memory.)
+    const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->top == 0 && g->left == 0
+        && g->oh == g->h && g->ow == g->w;
     for (long j = col0; j < col1; j += NR) {
         const long cols = col1 - j < NR ? col1 - j : NR;
-        pack_strip(x, g, j, cols, scratch);
+        const float *strip = scratch;
+        long ld = NR;
+        if (pointwise && cols == NR && j / p == (j + NR - 1) / p) {
+            strip = x + (j / p) * g->c * p + j % p;
+            ld = p;
+        } else {
+            pack_strip(x, g, j, cols, scratch);
+        }
         struct store stores[3];
         for (int v = 0; v < 3; v++) {
             const long first = j + 16 * v, n = cols - 16 * v;
@@ -139,7 +153,7 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
                 struct store flat[3];
                 for (int v = 0; v < 3; v++) flat[v] = (struct store){tmp + 16 * v, 0, 0xFFFF, 0};
                 const long rows = rows1 - i < MR ? rows1 - i : MR;
-                block(3, packed + i * k, scratch, NR, k, rows, bias + i, act, flat, NR);
+                block(3, packed + i * k, strip, ld, k, rows, bias + i, act, flat, NR);
                 for (long r = 0; r < rows; r++)
                     for (long t = 0; t < cols; t++)
                         out[((j + t) / p * m + i + r) * p + (j + t) % p] = tmp[r * NR + t];
@@ -155,9 +169,9 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
             }
             const long rows = rows1 - i < MR ? rows1 - i : MR;
             const float *panel = packed + i * k;
-            if (cols > 32) block(3, panel, scratch, NR, k, rows, bias + i, act, at, p);
-            else if (cols > 16) block(2, panel, scratch, NR, k, rows, bias + i, act, at, p);
-            else block(1, panel, scratch, NR, k, rows, bias + i, act, at, p);
+            if (cols > 32) block(3, panel, strip, ld, k, rows, bias + i, act, at, p);
+            else if (cols > 16) block(2, panel, strip, ld, k, rows, bias + i, act, at, p);
+            else block(1, panel, strip, ld, k, rows, bias + i, act, at, p);
         }
     }
 }

@@ -30,8 +30,10 @@ static _Thread_local int in_pool;          // set in pool threads and in a calle
 static long threads;                       // pool threads started (the caller is one more worker)
 
 static _Atomic uint32_t generation;        // bumped for each job; futex word
+static _Atomic int caller_sleeps;
 static _Atomic long sleepers;
-static _Atomic long next_chunk, pending;   // the job's next unclaimed chunk; threads yet to finish it
+static _Atomic long next_chunk;            // the job's next unclaimed chunk
+static _Atomic uint32_t pending;           // pool threads yet to finish the job; futex word
 static long job_chunks;
 static void (*job_fn)(void *, long);
 static void *job_ctx;
@@ -67,13 +69,13 @@ static void *worker(void *arg) {
         while ((now = atomic_load_explicit(&generation, memory_order_acquire)) == seen) {
             if (++spins < SPINS) { RELAX(); continue; }
             atomic_fetch_add(&sleepers, 1);
-            if (atomic_load_explicit(&generation, memory_order_acquire) == seen) futex_wait(&generation, seen);
+            if (atomic_load(&generation) == seen) futex_wait(&generation, seen);
             atomic_fetch_sub(&sleepers, 1);
             spins = 0;
         }
         seen = now;
         run_chunks();
-        atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
+        if (atomic_fetch_sub(&pending, 1) == 1 && atomic_load(&caller_sleeps)) futex_wake_all(&pending);
     }
     return NULL;
 }
@@ -102,14 +104,22 @@ void pool_for(long workers, long chunks, void (*fn)(void *, long), void *ctx) {
     job_ctx = ctx;
     job_chunks = chunks;
     atomic_store_explicit(&next_chunk, 0, memory_order_relaxed);
-    atomic_store_explicit(&pending, threads, memory_order_relaxed);
-    atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+    atomic_store_explicit(&pending, (uint32_t)threads, memory_order_relaxed);
+    atomic_fetch_add(&generation, 1);
     if (atomic_load(&sleepers) > 0) futex_wake_all(&generation);
     in_pool = 1;
     run_chunks();
     in_pool = 0;
+    // Wait for the pool threads: spinning, then asleep (a pool thread may hold a long chunk, such as
+    // a whole image, and the core is better left to the decoding threads meanwhile).
     int spins = 0;
-    while (atomic_load_explicit(&pending, memory_order_acquire) > 0)
-        if (++spins < SPINS) RELAX(); else sched_yield();
+    uint32_t left;
+    while ((left = atomic_load_explicit(&pending, memory_order_acquire)) > 0) {
+        if (++spins < SPINS) { RELAX(); continue; }
+        atomic_store(&caller_sleeps, 1);
+        if ((left = atomic_load(&pending)) > 0) futex_wait(&pending, left);
+        atomic_store(&caller_sleeps, 0);
+        spins = 0;
+    }
     pthread_mutex_unlock(&run_lock);
 }
