@@ -50,17 +50,18 @@ struct store {
     __mmask16 first, second;
 };
 
-// rows x (16 nv columns) of the output, rows <= MR; b is [k][16 nv] with row stride ldb. nv is a constant
-// where block is inlined, so that the loops over vectors unroll and the accumulators stay in registers.
+// rows x (16 nv columns) of the output, rows <= MR; b is [k][16 nv] with row stride ldb, of which the
+// lanes under `load` are read (the rest count as zero). nv is a constant where block is inlined, so
+// that the loops over vectors unroll and the accumulators stay in registers.
 static inline __attribute__((always_inline)) AVX512
-void block(const int nv, const float *restrict pa, const float *restrict b, long ldb, long k, long rows,
-           const float *restrict bias, int act, const struct store stores[3], long ldc) {
+void block(const int nv, const float *restrict pa, const float *restrict b, long ldb, long k, const __mmask16 load[3],
+           long rows, const float *restrict bias, int act, const struct store stores[3], long ldc) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++)
         for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
     for (long kk = 0; kk < k; kk++) {
         __m512 bv[3];
-        for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
+        for (int v = 0; v < nv; v++) bv[v] = _mm512_maskz_loadu_ps(load[v], b + 16 * v);
         for (int r = 0; r < MR; r++) {
             const __m512 a = _mm512_set1_ps(pa[r]);
             for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]);
@@ -127,6 +128,7 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
     // past the tensor's end there may be no memory.)
     const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->top == 0 && g->left == 0
         && g->oh == g->h && g->ow == g->w;
+    static const __mmask16 all[3] = {0xFFFF, 0xFFFF, 0xFFFF};   // a packed strip is zero past its columns
     for (long j = col0; j < col1; j += NR) {
         const long cols = col1 - j < NR ? col1 - j : NR;
         const float *strip = scratch;
@@ -153,7 +155,7 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
                 struct store flat[3];
                 for (int v = 0; v < 3; v++) flat[v] = (struct store){tmp + 16 * v, 0, 0xFFFF, 0};
                 const long rows = rows1 - i < MR ? rows1 - i : MR;
-                block(3, packed + i * k, strip, ld, k, rows, bias + i, act, flat, NR);
+                block(3, packed + i * k, strip, ld, k, all, rows, bias + i, act, flat, NR);
                 for (long r = 0; r < rows; r++)
                     for (long t = 0; t < cols; t++)
                         out[((j + t) / p * m + i + r) * p + (j + t) % p] = tmp[r * NR + t];
@@ -169,9 +171,9 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
             }
             const long rows = rows1 - i < MR ? rows1 - i : MR;
             const float *panel = packed + i * k;
-            if (cols > 32) block(3, panel, strip, ld, k, rows, bias + i, act, at, p);
-            else if (cols > 16) block(2, panel, strip, ld, k, rows, bias + i, act, at, p);
-            else block(1, panel, strip, ld, k, rows, bias + i, act, at, p);
+            if (cols > 32) block(3, panel, strip, ld, k, all, rows, bias + i, act, at, p);
+            else if (cols > 16) block(2, panel, strip, ld, k, all, rows, bias + i, act, at, p);
+            else block(1, panel, strip, ld, k, all, rows, bias + i, act, at, p);
         }
     }
 }
@@ -181,14 +183,15 @@ void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, 
     static const float zeros[MR] = {0};
     for (long j = 0; j < n; j += NR) {
         const long cols = n - j < NR ? n - j : NR;
+        const __mmask16 load[3] = {lanes(cols), lanes(cols - 16), lanes(cols - 32)};
         for (long i = 0; i < m; i += MR) {
             struct store at[3];
-            for (int v = 0; v < 3; v++) at[v] = (struct store){c + i * ldc + j + 16 * v, 0, lanes(cols - 16 * v), 0};
+            for (int v = 0; v < 3; v++) at[v] = (struct store){c + i * ldc + j + 16 * v, 0, load[v], 0};
             const long rows = m - i < MR ? m - i : MR;
             const float *panel = packed + i * k;
-            if (cols > 32) block(3, panel, b + j, ldb, k, rows, zeros, 0, at, ldc);
-            else if (cols > 16) block(2, panel, b + j, ldb, k, rows, zeros, 0, at, ldc);
-            else block(1, panel, b + j, ldb, k, rows, zeros, 0, at, ldc);
+            if (cols > 32) block(3, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc);
+            else if (cols > 16) block(2, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc);
+            else block(1, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc);
         }
     }
 }
