@@ -73,4 +73,29 @@ void maxpool_plane(const float *src, long h, long w, long k, long s, long p, flo
 /// at 1 GiB) instead of returning them to the system; no effect on other C libraries.
 void retain_large_blocks(void);
 
+// ---- Channel-blocked depthwise convolution (depthwise.c) ----
+// Channels in blocks of 16: a block's input planes are interleaved, a band of rows at a time, into
+// a zero-padded buffer [row][column][16], so that one output pixel's 16 channels are one vector and
+// each tap one vector multiply-add; the outputs are interleaved back into planes.
+
+/// A depthwise convolution of one image: input c x h x w, output c x oh x ow, kernel kh x kw,
+/// strides sh, sw, dilations dh, dw, and the padding on top and left (oh and ow imply the rest).
+typedef struct {
+    long c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, top, left;
+} depthwise_geometry;
+
+/// Weights w [c][taps] and biases as depthwise_blocked reads them: wt[(b * taps + t) * 16 + l] =
+/// w[(16 b + l) * taps + t] and bt[16 b + l] = bias[16 b + l], zero where 16 b + l >= c.
+/// wt holds ceil(c / 16) * taps * 16 floats, bt ceil(c / 16) * 16.
+void depthwise_pack_weights(const float *w, const float *bias, long c, long taps, float *wt, float *bt);
+
+/// Floats of scratch depthwise_blocked needs for geometry g.
+long depthwise_scratch_floats(const depthwise_geometry *g);
+
+/// Output rows y0 ..< y1 of channels 16 block ..< min(16 block + 16, c) of one image:
+/// out[ch][y][x] = act(bias[ch] + sum_ij w[ch][i][j] * x[ch][y sh + i dh - top][x sw + j dw - left]),
+/// zero outside the input. x: [c][h][w], out: [c][oh][ow]; wt, bt from depthwise_pack_weights.
+void depthwise_blocked(const float *x, const depthwise_geometry *g, const float *wt, const float *bt, int act,
+                       long block, long y0, long y1, float *out, float *scratch);
+
 #endif
