@@ -39,26 +39,6 @@ void wino_f43_output_row(const float *m, long mstride, long tiles_w, float bias,
 /// 3x3 filters g = w + 9 f, f < count.
 void wino_f43_weights(const float *w, long count, float *u, long ustride);
 
-/// One plane of a depthwise convolution: dst (oh x ow) = act(bias + sum_ij kern[i][j] * pad[y sh + i dh][x sw + j dw]),
-/// pad being the zero-padded input plane, pw floats a row. acc holds ow floats.
-void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long kw, long sh, long sw,
-                     long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
-
-/// The same for equal strides s in both directions, vectorised over the whole plane rather than
-/// row by row (planes of 7 or 14 columns leave row loops mostly to their scalar remainder): output
-/// (y, x) is read from pad[s (y pw + x) + i dh pw + j dw], so each tap is one multiply-add over the
-/// flattened "virtual" output of oh * pw values, of which columns x < ow are kept. pad must hold
-/// (s * oh + (kh - 1) * dh + 1) * pw floats; acc holds oh * pw.
-void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh, long kw, long s,
-                          long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
-
-/// Stride 2 in both directions (no dilation): pad is split once into its four row/column parity
-/// planes, after which each tap is a flat stride-1 sweep as above: output (y, x), tap (i, j) reads
-/// plane (i % 2, j % 2) at (y + i / 2, x + j / 2). pad holds ph x pw floats (zero-padded input);
-/// scratch holds 4 * (oh + kh / 2 + 1) * (pw / 2 + kw / 2 + 1) + oh * (pw / 2 + kw / 2 + 1) floats.
-void depthwise_plane_s2(const float *pad, long ph, long pw, const float *kern, long kh, long kw,
-                        float bias, int act, float *dst, long oh, long ow, float *scratch);
-
 /// dst[i] = act(src[i] + bias) for i < n; src may be dst.
 void bias_act(const float *src, float *dst, long n, float bias, int act);
 
