@@ -275,7 +275,7 @@ CLONES __attribute__((no_builtin("memset")))
 void depthwise_blocked(const float *x, const depthwise_geometry *g, const float *wt, const float *bt, int act,
                        long block, long y0, long y1, float *out, float *scratch) {
     const long c0 = block * LANES, valid = g->c - c0 < LANES ? g->c - c0 : LANES;
-    const long taps = g->kh * g->kw, rs = row_pixels(g), band = band_rows(g);
+    const long rs = row_pixels(g), band = band_rows(g);
     const long plane = g->h * g->w, oplane = g->oh * g->ow;
     float *buf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *obuf = buf + band_input_rows(g, band) * rs * LANES;
@@ -285,8 +285,7 @@ void depthwise_blocked(const float *x, const depthwise_geometry *g, const float 
         in[c] = x + (c0 + c) * plane;
         dst[c] = out + (c0 + c) * oplane;
     }
-    wt += block * taps * LANES;
-    const float *bias = bt + block * LANES;
+    const float *bias = bt;
     // The next unit of work (the next block, or the next image's first) reads the 16 planes after
     // ours and writes the 16 after our outputs; planes of 7 to 28 columns are too short to train
     // the hardware prefetcher, so they are fetched while this block computes. Prefetches do not

@@ -14,18 +14,22 @@ func depthwiseConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bi
     let blocks = (s.c + 15) / 16, taps = g.kernel.h * g.kernel.w
     let parts = rowBands(units: s.n * blocks, rows: s.oh)
     withUnsafePointer(to: geometry) { geo in
-        withScratch(blocks * 16 * (taps + 1)) { packed in
-            let (wt, bt) = (packed, packed + blocks * 16 * taps)
-            depthwise_pack_weights(weight, bias, s.c, taps, wt, bt)
-            parallelRanges(s.n * blocks * parts) { units in
-                withScratch(depthwise_scratch_floats(geo)) { scratch in
-                    for unit in units {
-                        let (image, rest) = unit.quotientAndRemainder(dividingBy: blocks * parts)
-                        let (block, part) = rest.quotientAndRemainder(dividingBy: parts)
-                        depthwise_blocked(x + image * s.c * s.h * s.w, geo, wt, bt, act.code, block,
-                                          part * s.oh / parts, (part + 1) * s.oh / parts,
-                                          out + image * s.c * s.oh * s.ow, scratch)
-                    }
+        parallelRanges(s.n * blocks * parts) { units in
+            // Each worker arranges the weights of the blocks it meets (all of them if its units reach
+            // into a second image): at batch 1 the workers share that work, a fifth of a 7x7 layer's.
+            let (first, last) = (units.lowerBound / parts, (units.upperBound - 1) / parts)   // image * blocks + block
+            let (b0, b1) = first / blocks == last / blocks ? (first % blocks, last % blocks + 1) : (0, blocks)
+            let weights = (b1 - b0) * 16 * (taps + 1)
+            withScratch(weights + depthwise_scratch_floats(geo)) { scratch in
+                let (wt, bt) = (scratch, scratch + (b1 - b0) * 16 * taps)
+                depthwise_pack_weights(weight + b0 * 16 * taps, bias + b0 * 16, min(s.c, b1 * 16) - b0 * 16, taps, wt, bt)
+                for unit in units {
+                    let (image, rest) = unit.quotientAndRemainder(dividingBy: blocks * parts)
+                    let (block, part) = rest.quotientAndRemainder(dividingBy: parts)
+                    depthwise_blocked(x + image * s.c * s.h * s.w, geo, wt + (block - b0) * 16 * taps,
+                                      bt + (block - b0) * 16, act.code, block,
+                                      part * s.oh / parts, (part + 1) * s.oh / parts,
+                                      out + image * s.c * s.oh * s.ow, scratch + weights)
                 }
             }
         }
