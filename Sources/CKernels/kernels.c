@@ -283,43 +283,6 @@ void wino_f43_weights(const float *w, long count, float *u, long ustride) {
     }
 }
 
-static inline __attribute__((always_inline))
-void axpy_strided(float k, const float *restrict s, long sw, float *restrict a, long n) {
-    if (sw == 1) {
-        #pragma clang loop vectorize_width(8) interleave_count(1) vectorize_predicate(enable)
-        for (long x = 0; x < n; x++) a[x] += k * s[x];
-    }
-    else if (sw == 2) {
-        #pragma clang loop vectorize_width(8) interleave_count(1) vectorize_predicate(enable)
-        for (long x = 0; x < n; x++) a[x] += k * s[2 * x];
-    }
-    else {
-        #pragma clang loop vectorize_width(8) interleave_count(1) vectorize_predicate(enable)
-        for (long x = 0; x < n; x++) a[x] += k * s[x * sw];
-    }
-}
-
-CLONES
-void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long kw, long sh, long sw,
-                     long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc) {
-    float *restrict a = acc;
-    for (long y = 0; y < oh; y++) {
-        #pragma clang loop vectorize_width(8) interleave_count(1) vectorize_predicate(enable)
-        for (long x = 0; x < ow; x++) a[x] = bias;
-        for (long i = 0; i < kh; i++) {
-            const float *restrict row = pad + (y * sh + i * dh) * pw;
-            for (long j = 0; j < kw; j++) {
-                const float k = kern[i * kw + j];
-                const float *restrict s = row + j * dw;
-                axpy_strided(k, s, sw, a, ow);
-            }
-        }
-        float *restrict d = dst + y * ow;
-        #pragma clang loop vectorize_width(8) interleave_count(1) vectorize_predicate(enable)
-        for (long x = 0; x < ow; x++) d[x] = activate(a[x], act);
-    }
-}
-
 CLONES
 void gather_strided(const float *restrict src, long stride, float *restrict dst, long n) {
     if (stride == 2) {
@@ -357,65 +320,6 @@ void maxpool_plane(const float *src, long h, long w, long k, long s, long p, flo
         for (long iy = y0; iy < y1; iy++) max_into(row + p, src + iy * w, w);
         max_window(row, k, s, dst + y * ow, ow);
     }
-}
-
-static inline __attribute__((always_inline))
-void axpy_flat(float k, const float *restrict src, long s, float *restrict a, long n) {
-    if (s == 1) {
-        #pragma clang loop vectorize_width(16) interleave_count(2) vectorize_predicate(enable)
-        for (long v = 0; v < n; v++) a[v] += k * src[v];
-    } else {
-        #pragma clang loop vectorize_width(8) interleave_count(1) vectorize_predicate(enable)
-        for (long v = 0; v < n; v++) a[v] += k * src[s * v];
-    }
-}
-
-CLONES
-void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh, long kw, long s,
-                          long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc) {
-    const long n = oh * pw;
-    for (long v = 0; v < n; v++) acc[v] = bias;
-    for (long i = 0; i < kh; i++)
-        for (long j = 0; j < kw; j++)
-            axpy_flat(kern[i * kw + j], pad + i * dh * pw + j * dw, s, acc, n);
-    for (long y = 0; y < oh; y++)
-        for (long x = 0; x < ow; x++) dst[y * ow + x] = activate(acc[y * pw + x], act);
-}
-
-static inline __attribute__((always_inline))
-void gather2(const float *restrict src, float *restrict dst, long n) {
-    #pragma clang loop vectorize_width(8) interleave_count(1)
-    for (long x = 0; x < n; x++) dst[x] = src[2 * x];
-}
-
-CLONES
-void depthwise_plane_s2(const float *pad, long ph, long pw, const float *kern, long kh, long kw,
-                        float bias, int act, float *dst, long oh, long ow, float *scratch) {
-    const long qw = pw / 2 + kw / 2 + 1, qh = oh + kh / 2 + 1, plane = qh * qw;
-    float *q = scratch, *acc = scratch + 4 * plane;
-    for (int rp = 0; rp < 2; rp++)
-        for (int cp = 0; cp < 2; cp++) {
-            float *d = q + (rp * 2 + cp) * plane;
-            long inside = (pw - cp + 1) / 2;          // columns 2 xx + cp < pw
-            if (inside > qw) inside = qw;
-            for (long yy = 0; yy < qh; yy++) {
-                long y = 2 * yy + rp;
-                float *row = d + yy * qw;
-                if (y >= ph) {
-                    memset(row, 0, sizeof(float) * qw);
-                    continue;
-                }
-                gather2(pad + y * pw + cp, row, inside);
-                memset(row + inside, 0, sizeof(float) * (qw - inside));
-            }
-        }
-    const long n = oh * qw;
-    for (long v = 0; v < n; v++) acc[v] = bias;
-    for (long i = 0; i < kh; i++)
-        for (long j = 0; j < kw; j++)
-            axpy_flat(kern[i * kw + j], q + ((i & 1) * 2 + (j & 1)) * plane + (i / 2) * qw + j / 2, 1, acc, n);
-    for (long y = 0; y < oh; y++)
-        for (long x = 0; x < ow; x++) dst[y * ow + x] = activate(acc[y * qw + x], act);
 }
 
 CLONES

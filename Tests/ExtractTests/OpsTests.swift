@@ -290,4 +290,42 @@ final class OpsTests: XCTestCase {
             }
         }
     }
+
+    /// The channel-blocked depthwise kernel on EfficientNet-Lite0's and MobileNet's geometries: k 3 and 5,
+    /// stride 1 and 2, TF "same" (extra padding bottom/right) and torch's symmetric k / 2 padding, planes
+    /// from 224 (several bands of rows) down to 7 and odd sizes; channel counts that fill no block, one,
+    /// or leave a partial block; batch 1 (few channels: the rows split across the workers) and 3; every
+    /// activation over inputs that reach each one's corners. Tolerance 1e-5 of the output's scale.
+    func testChannelBlockedDepthwiseMatchesPlainLoop() {
+        var rng = SeededRandom(state: 13)
+        let channels = [1, 6, 16, 24, 40, 33]
+        let activations: [Activation] = [.none, .relu, .relu6, .hardswish, .hardsigmoid]
+        var cases: [(size: Int, g: Conv2dGeometry, c: Int, n: Int)] = []
+        for size in [224, 112, 56, 28, 14, 7, 13, 15, 9] {
+            for k in [3, 5] {
+                for stride in [1, 2] {
+                    for same in [true, false] {
+                        let i = cases.count
+                        let c = size >= 112 ? [1, 6][i % 2] : channels[i % 6]   // the plain loop is slow
+                        let g = same ? Conv2dGeometry.same(kernel: k, stride: stride, inputSize: (size, size), groups: c)
+                                     : Conv2dGeometry(kernel: k, stride: stride, padding: k / 2, groups: c)
+                        cases.append((size, g, c, [1, 3][(i / 3) % 2]))
+                    }
+                }
+            }
+        }
+        var dilated = Conv2dGeometry(kernel: 3, padding: 2, dilation: 2, groups: 24)
+        cases.append((15, dilated, 24, 3))
+        dilated = Conv2dGeometry(kernel: 5, stride: 2, dilation: 2, groups: 33)
+        dilated.padding = (3, 4, 5, 2)
+        cases.append((14, dilated, 33, 1))
+        for (i, (size, g, c, n)) in cases.enumerated() {
+            let act = activations[i % activations.count]
+            let x = rng.tensor([n, c, size, size]).map { $0 * 3 }, wt = rng.tensor([c, 1, g.kernel.h, g.kernel.w])
+            let bias = (0..<c).map { _ in Float.random(in: -3...3, using: &rng) }
+            assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: act),
+                        conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act), relative: 1e-5,
+                        "depthwise \(size)x\(size) k\(g.kernel.h) s\(g.stride.h) d\(g.dilation.h) pad \(g.padding) c\(c) n\(n) \(act)")
+        }
+    }
 }

@@ -39,26 +39,6 @@ void wino_f43_output_row(const float *m, long mstride, long tiles_w, float bias,
 /// 3x3 filters g = w + 9 f, f < count.
 void wino_f43_weights(const float *w, long count, float *u, long ustride);
 
-/// One plane of a depthwise convolution: dst (oh x ow) = act(bias + sum_ij kern[i][j] * pad[y sh + i dh][x sw + j dw]),
-/// pad being the zero-padded input plane, pw floats a row. acc holds ow floats.
-void depthwise_plane(const float *pad, long pw, const float *kern, long kh, long kw, long sh, long sw,
-                     long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
-
-/// The same for equal strides s in both directions, vectorised over the whole plane rather than
-/// row by row (planes of 7 or 14 columns leave row loops mostly to their scalar remainder): output
-/// (y, x) is read from pad[s (y pw + x) + i dh pw + j dw], so each tap is one multiply-add over the
-/// flattened "virtual" output of oh * pw values, of which columns x < ow are kept. pad must hold
-/// (s * oh + (kh - 1) * dh + 1) * pw floats; acc holds oh * pw.
-void depthwise_plane_flat(const float *pad, long pw, const float *kern, long kh, long kw, long s,
-                          long dh, long dw, float bias, int act, float *dst, long oh, long ow, float *acc);
-
-/// Stride 2 in both directions (no dilation): pad is split once into its four row/column parity
-/// planes, after which each tap is a flat stride-1 sweep as above: output (y, x), tap (i, j) reads
-/// plane (i % 2, j % 2) at (y + i / 2, x + j / 2). pad holds ph x pw floats (zero-padded input);
-/// scratch holds 4 * (oh + kh / 2 + 1) * (pw / 2 + kw / 2 + 1) + oh * (pw / 2 + kw / 2 + 1) floats.
-void depthwise_plane_s2(const float *pad, long ph, long pw, const float *kern, long kh, long kw,
-                        float bias, int act, float *dst, long oh, long ow, float *scratch);
-
 /// dst[i] = act(src[i] + bias) for i < n; src may be dst.
 void bias_act(const float *src, float *dst, long n, float bias, int act);
 
@@ -95,5 +75,31 @@ void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, 
 // workers - 1 pool threads, each taking the next unclaimed chunk; returns when all are done. Calls
 // from inside a chunk, or while another thread's call runs, run their chunks serially.
 void pool_for(long workers, long chunks, void (*fn)(void *ctx, long chunk), void *ctx);
+
+// ---- Channel-blocked depthwise convolution (depthwise.c) ----
+// Channels in blocks of 16: a block's input planes are interleaved, a band of rows at a time, into
+// a zero-padded buffer [row][column][16], so that one output pixel's 16 channels are one vector and
+// each tap one vector multiply-add; the outputs are interleaved back into planes.
+
+/// A depthwise convolution of one image: input c x h x w, output c x oh x ow, kernel kh x kw,
+/// strides sh, sw, dilations dh, dw, and the padding on top and left (oh and ow imply the rest).
+typedef struct {
+    long c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, top, left;
+} depthwise_geometry;
+
+/// Weights w [c][taps] and biases as depthwise_blocked reads them: wt[(b * taps + t) * 16 + l] =
+/// w[(16 b + l) * taps + t] and bt[16 b + l] = bias[16 b + l], zero where 16 b + l >= c.
+/// wt holds ceil(c / 16) * taps * 16 floats, bt ceil(c / 16) * 16.
+void depthwise_pack_weights(const float *w, const float *bias, long c, long taps, float *wt, float *bt);
+
+/// Floats of scratch depthwise_blocked needs for geometry g.
+long depthwise_scratch_floats(const depthwise_geometry *g);
+
+/// Output rows y0 ..< y1 of channels 16 block ..< min(16 block + 16, c) of one image:
+/// out[ch][y][x] = act(bias[ch] + sum_ij w[ch][i][j] * x[ch][y sh + i dh - top][x sw + j dw - left]),
+/// zero outside the input. x: [c][h][w], out: [c][oh][ow]; wt, bt: the block's own taps * 16 weights
+/// and 16 biases as depthwise_pack_weights arranges them.
+void depthwise_blocked(const float *x, const depthwise_geometry *g, const float *wt, const float *bt, int act,
+                       long block, long y0, long y1, float *out, float *scratch);
 
 #endif

@@ -1,48 +1,46 @@
 // Depthwise convolution (groups == channels, one kH x kW filter per plane), as MobileNet and
-// EfficientNet use it: sgemm has nothing to gain, so each plane is zero-padded once and swept
-// with vectorised multiply-adds (CKernels' depthwise_plane), planes split across the workers.
+// EfficientNet use it: sgemm has nothing to gain. Channels go in blocks of 16 through CKernels'
+// depthwise_blocked, which interleaves a block's planes so that one output pixel of the block is
+// one vector (a plane-by-plane sweep leaves 7- and 14-wide rows to loop tails). Work is split
+// across the workers by image and block, and by bands of output rows when those are too few.
 import CKernels
 
 /// x: [N, C, H, W], weight: [C, 1, kH, kW] -> out: [N, C, oH, oW], bias and activation applied.
 func depthwiseConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                      _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>) {
-    let (kh, kw) = g.kernel
-    let (sh, sw) = g.stride
-    let (dh, dw) = g.dilation
-    // The padded plane holds every input the sweep reads, so the sweep needs no bounds.
-    let flat = sh == 1 && sw == 1   // strided, the flat sweep reads twice what it keeps
-    let halves = sh == 2 && sw == 2 && dh == 1 && dw == 1
-    let quarter = (s.oh + kh / 2 + 1) * (paddedWidth(s, g) / 2 + kw / 2 + 1)
-    let pw = paddedWidth(s, g)
-    let ph = max(s.h + g.padding.top, (flat ? sh * s.oh : (s.oh - 1) * sh + 1) + (kh - 1) * dh + 1)
-    parallelRanges(s.n * s.c) { planes in
-        withScratch(ph * pw + max(s.oh * pw, halves ? 5 * quarter : 0)) { pad in
-            pad.initialize(repeating: 0, count: ph * pw)
-            for plane in planes {
-                let ch = plane % s.c
-                let src = x + plane * s.h * s.w
-                // Only the interior changes from plane to plane; the zero border stays.
-                for y in 0..<s.h {
-                    (pad + (y + g.padding.top) * pw + g.padding.left).update(from: src + y * s.w, count: s.w)
+    let geometry = depthwise_geometry(c: s.c, h: s.h, w: s.w, oh: s.oh, ow: s.ow, kh: g.kernel.h, kw: g.kernel.w,
+                                      sh: g.stride.h, sw: g.stride.w, dh: g.dilation.h, dw: g.dilation.w,
+                                      top: g.padding.top, left: g.padding.left)
+    let blocks = (s.c + 15) / 16, taps = g.kernel.h * g.kernel.w
+    let parts = rowBands(units: s.n * blocks, rows: s.oh)
+    withUnsafePointer(to: geometry) { geo in
+        parallelRanges(s.n * blocks * parts) { units in
+            // Each worker arranges the weights of the blocks it meets (all of them if its units reach
+            // into a second image): at batch 1 the workers share that work, a fifth of a 7x7 layer's.
+            let (first, last) = (units.lowerBound / parts, (units.upperBound - 1) / parts)   // image * blocks + block
+            let (b0, b1) = first / blocks == last / blocks ? (first % blocks, last % blocks + 1) : (0, blocks)
+            let weights = (b1 - b0) * 16 * (taps + 1)
+            withScratch(weights + depthwise_scratch_floats(geo)) { scratch in
+                let (wt, bt) = (scratch, scratch + (b1 - b0) * 16 * taps)
+                depthwise_pack_weights(weight + b0 * 16 * taps, bias + b0 * 16, min(s.c, b1 * 16) - b0 * 16, taps, wt, bt)
+                for unit in units {
+                    let (image, rest) = unit.quotientAndRemainder(dividingBy: blocks * parts)
+                    let (block, part) = rest.quotientAndRemainder(dividingBy: parts)
+                    depthwise_blocked(x + image * s.c * s.h * s.w, geo, wt + (block - b0) * 16 * taps,
+                                      bt + (block - b0) * 16, act.code, block,
+                                      part * s.oh / parts, (part + 1) * s.oh / parts,
+                                      out + image * s.c * s.oh * s.ow, scratch + weights)
                 }
-                if halves {
-                    depthwise_plane_s2(pad, ph, pw, weight + ch * kh * kw, kh, kw, bias[ch], act.code,
-                                       out + plane * s.oh * s.ow, s.oh, s.ow, pad + ph * pw)
-                    continue
-                }
-                if flat {
-                    depthwise_plane_flat(pad, pw, weight + ch * kh * kw, kh, kw, sh, dh, dw, bias[ch], act.code,
-                                         out + plane * s.oh * s.ow, s.oh, s.ow, pad + ph * pw)
-                    continue
-                }
-                depthwise_plane(pad, pw, weight + ch * kh * kw, kh, kw, sh, sw, dh, dw, bias[ch], act.code,
-                                out + plane * s.oh * s.ow, s.oh, s.ow, pad + ph * pw)
             }
         }
     }
 }
 
-/// Row length of the zero-padded plane: the input and its left padding, or what the sweep reads.
-private func paddedWidth(_ s: ConvShape, _ g: Conv2dGeometry) -> Int {
-    max(s.w + g.padding.left, (s.ow - 1) * g.stride.w + (g.kernel.w - 1) * g.dilation.w + 1)
+/// Bands of output rows each (image, block) is cut into: one, unless there are too few of those to
+/// keep the workers busy and even (batch 1 with 16 to 48 channels), then about four units a worker.
+/// Each band repacks the input rows its kernel shares with the band above.
+private func rowBands(units: Int, rows: Int) -> Int {
+    let threads = Parallelism.threads
+    guard threads > 1, units < 4 * threads else { return 1 }
+    return max(1, min(rows, (4 * threads + units - 1) / units))
 }
