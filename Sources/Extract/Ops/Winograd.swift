@@ -62,8 +62,9 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
         withScratch(elements * o * maxTiles) { m in
             for r0 in stride(from: 0, to: totalRows, by: rowsPerChunk) {
                 let rows = min(rowsPerChunk, totalRows - r0), tiles = rows * tilesW
-                parallelRanges(rows * c) { r in
-                    transformInput(x, s, g, tile: tile, tileRows: r0, channelRows: r, tilesW: tilesW, tiles: tiles, into: v)
+                let runs = tileRuns(from: r0, rows: rows, tilesH: tilesH, tilesW: tilesW)
+                parallelRanges(runs.count * c) { r in
+                    transformInput(x, s, g, tile: tile, runs: runs, units: r, tilesW: tilesW, tiles: tiles, into: v)
                 }
                 parallelRanges(elements) { part in
                     for e in part {
@@ -77,8 +78,8 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
                         }
                     }
                 }
-                parallelRanges(rows * o) { r in
-                    transformOutput(m, s, tile: tile, tileRows: r0, channelRows: r, tilesW: tilesW, tiles: tiles,
+                parallelRanges(runs.count * o) { r in
+                    transformOutput(m, s, tile: tile, runs: runs, units: r, tilesW: tilesW, tiles: tiles,
                                     bias: bias, act, into: out)
                 }
             }
@@ -134,43 +135,87 @@ private func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, tile: I
     }
 }
 
-/// For tile row `tileRows + q` (counting across images) and input channel ch, with (q, ch) from
-/// `channelRows` numbered q * C + ch: v[e][ch][q * tilesW + tx] = (B^T d B)[e] of each 4x4 input patch d.
-private func transformInput(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry, tile: Int, tileRows r0: Int,
-                            channelRows: Range<Int>, tilesW: Int, tiles: Int, into v: UnsafeMutablePointer<Float>) {
-    let tilesH = (s.oh + tile - 1) / tile
-    withScratch(52 * tilesW + 64) { scratch in
-        for unit in channelRows {
-            let (q, ch) = unit.quotientAndRemainder(dividingBy: s.c)
-            let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
-            let (plane, iy0, dst) = (x + (img * s.c + ch) * s.h * s.w, tile * ty - g.padding.top, v + ch * tiles + q * tilesW)
-            if tile == 4 {
-                wino_f43_input_row(plane, s.h, s.w, iy0, g.padding.left, tilesW, dst, s.c * tiles, scratch)
-            } else {
-                wino_f23_input_row(plane, s.h, s.w, iy0, g.padding.left, tilesW, dst, s.c * tiles, scratch)
+/// Rows of tiles of a chunk taken by one transform call: `count` rows from row `ty` of image `image`,
+/// which are rows `q` ..< q + count of the chunk. A run stays within one image, and is at most
+/// about 128 tiles long, so that the AVX-512 transforms' scratch stays in L1.
+private struct TileRun { var image, ty, q, count: Int }
+
+private func tileRuns(from r0: Int, rows: Int, tilesH: Int, tilesW: Int) -> [TileRun] {
+    let longest = max(1, 128 / (tilesW + 1))
+    var runs: [TileRun] = [], q = 0
+    while q < rows {
+        let (image, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
+        let count = min(longest, tilesH - ty, rows - q)
+        runs.append(TileRun(image: image, ty: ty, q: q, count: count))
+        q += count
+    }
+    return runs
+}
+
+/// Floats of scratch a transform call over `run` rows of tiles takes (either form).
+private func transformScratch(rows: Int, tilesW: Int) -> Int {
+    max(wino_rows_scratch(rows, tilesW), 52 * tilesW + 64)
+}
+
+/// For each run of tile rows and input channel ch (unit run * C + ch of `units`):
+/// v[e][ch][q * tilesW + tx] = (B^T d B)[e] of the input patch d of tile tx of chunk row q.
+private func transformInput(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry, tile: Int, runs: [TileRun],
+                            units: Range<Int>, tilesW: Int, tiles: Int, into v: UnsafeMutablePointer<Float>) {
+    let longest = runs.map(\.count).max() ?? 1
+    withScratch(transformScratch(rows: longest, tilesW: tilesW)) { scratch in
+        for unit in units {
+            let (k, ch) = unit.quotientAndRemainder(dividingBy: s.c)
+            let run = runs[k]
+            let plane = x + (run.image * s.c + ch) * s.h * s.w, iy0 = tile * run.ty - g.padding.top
+            let dst = v + ch * tiles + run.q * tilesW, left = g.padding.left
+            if packedGemmEnabled {
+                if tile == 4 {
+                    wino_f43_input_rows_avx512(plane, s.h, s.w, iy0, left, tilesW, run.count, dst, s.c * tiles, scratch)
+                } else {
+                    wino_f23_input_rows_avx512(plane, s.h, s.w, iy0, left, tilesW, run.count, dst, s.c * tiles, scratch)
+                }
+                continue
+            }
+            for q in 0..<run.count {
+                if tile == 4 {
+                    wino_f43_input_row(plane, s.h, s.w, iy0 + 4 * q, left, tilesW, dst + q * tilesW, s.c * tiles, scratch)
+                } else {
+                    wino_f23_input_row(plane, s.h, s.w, iy0 + 2 * q, left, tilesW, dst + q * tilesW, s.c * tiles, scratch)
+                }
             }
         }
     }
 }
 
-/// out rows of tile row `tileRows + q`, output channel oc (unit q * O + oc of `channelRows`):
-/// act(A^T m A + bias), cut to the output's size where the last tile overhangs it.
-private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tile: Int, tileRows r0: Int, channelRows: Range<Int>,
+/// For each run of tile rows and output channel oc (unit run * O + oc of `units`): the output rows
+/// of those tiles, act(A^T m A + bias), cut to the output's size where the last tiles overhang it.
+private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tile: Int, runs: [TileRun], units: Range<Int>,
                              tilesW: Int, tiles: Int, bias: UnsafePointer<Float>, _ act: Activation,
                              into out: UnsafeMutablePointer<Float>) {
-    let tilesH = (s.oh + tile - 1) / tile
-    withScratch(28 * tilesW) { scratch in
-        for unit in channelRows {
-            let (q, oc) = unit.quotientAndRemainder(dividingBy: s.o)
-            let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
-            let dst = out + ((img * s.o + oc) * s.oh + tile * ty) * s.ow
-            if tile == 4 {
-                wino_f43_output_row(m + oc * tiles + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
-                                    dst, min(4, s.oh - 4 * ty), s.ow, scratch)
+    let longest = runs.map(\.count).max() ?? 1
+    withScratch(transformScratch(rows: longest, tilesW: tilesW)) { scratch in
+        for unit in units {
+            let (k, oc) = unit.quotientAndRemainder(dividingBy: s.o)
+            let run = runs[k]
+            let src = m + oc * tiles + run.q * tilesW, y0 = tile * run.ty
+            let dst = out + ((run.image * s.o + oc) * s.oh + y0) * s.ow
+            if packedGemmEnabled {
+                if tile == 4 {
+                    wino_f43_output_rows_avx512(src, s.o * tiles, tilesW, run.count, bias[oc], act.code, dst, s.oh - y0, s.ow, scratch)
+                } else {
+                    wino_f23_output_rows_avx512(src, s.o * tiles, tilesW, run.count, bias[oc], act.code, dst, s.oh - y0, s.ow, scratch)
+                }
                 continue
             }
-            wino_f23_output_row(m + oc * tiles + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
-                                dst, 2 * ty + 1 < s.oh ? dst + s.ow : nil, s.ow, scratch)
+            for q in 0..<run.count {
+                let (y, row) = (y0 + tile * q, dst + tile * q * s.ow)
+                if tile == 4 {
+                    wino_f43_output_row(src + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code, row, min(4, s.oh - y), s.ow, scratch)
+                } else {
+                    wino_f23_output_row(src + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
+                                        row, y + 1 < s.oh ? row + s.ow : nil, s.ow, scratch)
+                }
+            }
         }
     }
 }
