@@ -33,12 +33,13 @@ let winogradWideWidth = 28
 
 func winogradTile(_ s: ConvShape) -> Int { s.ow >= winogradWideWidth ? 4 : 2 }
 
-/// Floats of transformed input and products held at once ((tile + 2)^2 * (C + O) * tiles): about 12 MB,
-/// so that one chunk stays in cache between its transforms and its sgemms.
-let winogradChunkFloats = 3 << 20
+/// Floats of transformed input and products (V and M) a worker holds at once: 1.5 MB, so that a chunk
+/// mostly stays in L2 (1 MB a core here) from its input transform through its products to its output
+/// transform. (ResNet-18, batch 32, one thread: 12 MB chunks made the three Winograd stages 15% slower.)
+let winogradChunkFloats = 3 << 17
 
 /// x: [N, C, H, W], weight: [O, C, 3, 3] -> out: [N, O, oH, oW], bias and activation applied.
-/// Tile rows of all images are processed in chunks of about `chunkFloats` / ((tile + 2)^2 (C + O)) tiles.
+/// Tile rows of all images are processed in chunks of at most `chunkFloats` / ((tile + 2)^2 (C + O)) tiles.
 func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
                     tile: Int, chunkFloats: Int = winogradChunkFloats) {
@@ -49,6 +50,10 @@ func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bia
 }
 
 /// The same with the weights already transformed by winogradGemmWeights.
+///
+/// Each worker takes a contiguous share of the tile rows of all images and runs them in chunks, each
+/// start to finish: input transform, the (tile + 2)^2 products, output transform. (Three parallel
+/// stages over a shared chunk, as before, sent V and M through L3 and waited at two barriers a chunk.)
 func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
                     tile: Int, chunkFloats: Int = winogradChunkFloats) {
@@ -56,18 +61,19 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
     let elements = (tile + 2) * (tile + 2)
     let tilesH = (s.oh + tile - 1) / tile, tilesW = (s.ow + tile - 1) / tile
     let totalRows = s.n * tilesH
-    let rowsPerChunk = max(1, min(totalRows, chunkFloats / (elements * (c + o) * tilesW)))
+    let share = (totalRows + Parallelism.threads - 1) / Parallelism.threads
+    let fit = min(share, max(1, chunkFloats / (elements * (c + o) * tilesW)))
+    let rowsPerChunk = chunkRows(fitting: fit, tilesW: tilesW)
     let maxTiles = rowsPerChunk * tilesW
-    withScratch(elements * c * maxTiles) { v in
-        withScratch(elements * o * maxTiles) { m in
-            for r0 in stride(from: 0, to: totalRows, by: rowsPerChunk) {
-                let rows = min(rowsPerChunk, totalRows - r0), tiles = rows * tilesW
-                let runs = tileRuns(from: r0, rows: rows, tilesH: tilesH, tilesW: tilesW)
-                parallelRanges(runs.count * c) { r in
-                    transformInput(x, s, g, tile: tile, runs: runs, units: r, tilesW: tilesW, tiles: tiles, into: v)
-                }
-                parallelRanges(elements) { part in
-                    for e in part {
+    parallelRanges(totalRows) { share in
+        withScratch(elements * c * maxTiles) { v in
+            withScratch(elements * o * maxTiles) { m in
+                for r0 in stride(from: share.lowerBound, to: share.upperBound, by: rowsPerChunk) {
+                    let rows = min(rowsPerChunk, share.upperBound - r0), tiles = rows * tilesW
+                    let runs = tileRuns(from: r0, rows: rows, tilesH: tilesH, tilesW: tilesW)
+                    transformInput(x, s, g, tile: tile, runs: runs, units: 0..<runs.count * c, tilesW: tilesW,
+                                   tiles: tiles, into: v)
+                    for e in 0..<elements {
                         if packedGemmEnabled {
                             gemm_packed(u + e * packedCount(o: o, k: c), o, c, v + e * c * tiles, tiles, tiles,
                                         m + e * o * tiles, tiles)
@@ -77,14 +83,25 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
                                         m + e * o * tiles, Int32(tiles))
                         }
                     }
-                }
-                parallelRanges(runs.count * o) { r in
-                    transformOutput(m, s, tile: tile, runs: runs, units: r, tilesW: tilesW, tiles: tiles,
-                                    bias: bias, act, into: out)
+                    transformOutput(m, s, tile: tile, runs: runs, units: 0..<runs.count * o, tilesW: tilesW,
+                                    tiles: tiles, bias: bias, act, into: out)
                 }
             }
         }
     }
+}
+
+/// Of 1...fit tile rows, the count whose tiles fill gemm_packed's 48-column strips best (the larger
+/// of equals): a strip's last 16-column vectors run at a fraction of its speed when few. (ResNet-18,
+/// batch 32: at 56 wide 42 or 84 tiles a chunk beat 28 and 56 by 10%; at 28 wide, 42 beat 28 by 7%.)
+func chunkRows(fitting fit: Int, tilesW: Int) -> Int {
+    func filled(_ rows: Int) -> Double {
+        let tiles = rows * tilesW
+        return Double(tiles) / Double((tiles + 47) / 48 * 48)
+    }
+    var best = 1
+    for rows in 1...max(1, fit) where filled(rows) >= filled(best) { best = rows }
+    return best
 }
 
 /// Floats of winogradGemmWeights' output.
