@@ -24,9 +24,9 @@ func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
 }
 
 /// Narrower outputs make rows of too few tiles for the transforms to pay. (With the AVX-512 transforms and
-/// chunks per worker, batch 32, 2 threads: AlexNet's 13-wide conv3-5 take 30% less time than by conv_gemm,
-/// ResNet-18's 7-wide 512-channel stage 3 to 9% less; before them, neither paid.)
-let winogradMinWidth = 7
+/// chunks per worker, batch 32: AlexNet's 13-wide conv3-5 take 30% less time than by conv_gemm; ResNet-18's
+/// 7-wide 512-channel stage takes the same time either way, and its transformed weights 50 MB more.)
+let winogradMinWidth = 13
 
 /// Output tile side: 4 from this width up (F(4x4, 3x3)), else 2. (ResNet-18, batch 32: F(4x4) from
 /// 28 wide 102 images/s, from 14 wide 87, never 80; a 14-wide row holds only 4 tiles of 4.)
