@@ -8,6 +8,7 @@
 // packs both operands on every call, which at K = 16 to 200 costs about as much as the product, and
 // its bias and activation were a further pass over the output.
 #include "ckernels.h"
+#include "activation.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -29,18 +30,6 @@ void gemm_pack_weights(const float *a, long m, long k, long lda, float *packed) 
 }
 
 #define AVX512 __attribute__((target("avx512f")))
-
-static inline __attribute__((always_inline)) AVX512
-__m512 activate16(__m512 v, int act) {
-    const __m512 zero = _mm512_setzero_ps(), three = _mm512_set1_ps(3), six = _mm512_set1_ps(6);
-    switch (act) {
-    case 1: return _mm512_max_ps(v, zero);
-    case 2: return _mm512_min_ps(_mm512_max_ps(v, zero), six);
-    case 3: return _mm512_div_ps(_mm512_mul_ps(v, _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, three), zero), six)), six);
-    case 4: return _mm512_div_ps(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, three), zero), six), six);
-    default: return v;
-    }
-}
 
 // Where one vector of 16 output columns goes: the lanes under `first` to `at` (an image's row, from the
 // lane of its first column), and, when the vector runs into the next image, the lanes under `second`

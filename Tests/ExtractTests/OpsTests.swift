@@ -145,6 +145,33 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// The transforms over several rows of tiles at once: rows longer than a 16-lane vector (70 wide),
+    /// widths that are no multiple of the tile or of 16, one tile row per chunk and one chunk per worker,
+    /// runs of tile rows cut at 128 tiles, and every activation, for both tile sizes.
+    func testWinogradRowsMatchPlainLoopOnEveryActivation() {
+        forEachGemmPath { path in
+        var rng = SeededRandom(state: 12)
+        let acts: [Activation] = [.none, .relu, .relu6, .hardswish, .hardsigmoid]
+        for (trial, (h, w)) in [(13, 13), (7, 7), (30, 70), (22, 29), (9, 57)].enumerated() {
+            for tile in [2, 4] {
+                for chunk in [1, winogradChunkFloats] {
+                    let (n, c, o) = (2, 16, 19)
+                    let g = Conv2dGeometry(kernel: 3, padding: 1)
+                    let x = rng.tensor([n, c, h, w]).map { $0 * 4 }, wt = rng.tensor([o, c, 3, 3])
+                    let bias = (0..<o).map { _ in Float.random(in: -3...3, using: &rng) }
+                    let act = acts[(trial + tile + chunk) % acts.count]
+                    let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: h, ow: w)
+                    let fast = Tensor(shape: [n, o, h, w]) { out in
+                        winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk)
+                    }
+                    assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
+                                "winograd F(\(tile)x\(tile)) with \(path) \(h)x\(w) \(act) chunk \(chunk)")
+                }
+            }
+        }
+        }
+    }
+
     /// The SIMD depthwise sweep on EfficientNet's geometries: widths across the 16-lane boundary,
     /// stride 2, TF "same" padding.
     func testDepthwiseMatchesPlainLoop() {

@@ -39,6 +39,21 @@ void wino_f43_output_row(const float *m, long mstride, long tiles_w, float bias,
 /// 3x3 filters g = w + 9 f, f < count.
 void wino_f43_weights(const float *w, long count, float *u, long ustride);
 
+/// AVX-512 forms (winograd.c; callers check gemm_packed_available() first) of the four row
+/// transforms above over `rows` consecutive rows of tiles of one plane at once: input rows
+/// iy0 + 2 q (F(2x2)) or iy0 + 4 q (F(4x4)) for row of tiles q, tiles numbered q * tiles_w + tx in v;
+/// outputs written to the first out_rows rows of out (row q's first at out + 2 q ow or 4 q ow).
+/// scratch holds wino_rows_scratch(rows, tiles_w) floats.
+void wino_f23_input_rows_avx512(const float *plane, long h, long w, long iy0, long left, long tiles_w, long rows,
+                                float *v, long vstride, float *scratch);
+void wino_f43_input_rows_avx512(const float *plane, long h, long w, long iy0, long left, long tiles_w, long rows,
+                                float *v, long vstride, float *scratch);
+void wino_f23_output_rows_avx512(const float *m, long mstride, long tiles_w, long rows, float bias, int act,
+                                 float *out, long out_rows, long ow, float *scratch);
+void wino_f43_output_rows_avx512(const float *m, long mstride, long tiles_w, long rows, float bias, int act,
+                                 float *out, long out_rows, long ow, float *scratch);
+static inline long wino_rows_scratch(long rows, long tiles_w) { return 24 * rows * (tiles_w + 1) + 480; }
+
 /// dst[i] = act(src[i] + bias) for i < n; src may be dst.
 void bias_act(const float *src, float *dst, long n, float bias, int act);
 

@@ -23,9 +23,10 @@ func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
         && s.c >= 16 && s.o >= 16 && tiles >= 32 && s.ow >= winogradMinWidth
 }
 
-/// Narrower outputs make rows of too few tiles for the transforms to pay (ResNet's 7x7 stage).
-/// (Measured on ResNet-18 at batch 32: at 7 wide both paths take the same time, at 14 Winograd is 20% faster.)
-let winogradMinWidth = 14
+/// Narrower outputs make rows of too few tiles for the transforms to pay. (With the AVX-512 transforms and
+/// chunks per worker, batch 32: AlexNet's 13-wide conv3-5 take 30% less time than by conv_gemm; ResNet-18's
+/// 7-wide 512-channel stage takes the same time either way, and its transformed weights 50 MB more.)
+let winogradMinWidth = 13
 
 /// Output tile side: 4 from this width up (F(4x4, 3x3)), else 2. (ResNet-18, batch 32: F(4x4) from
 /// 28 wide 102 images/s, from 14 wide 87, never 80; a 14-wide row holds only 4 tiles of 4.)
@@ -33,12 +34,13 @@ let winogradWideWidth = 28
 
 func winogradTile(_ s: ConvShape) -> Int { s.ow >= winogradWideWidth ? 4 : 2 }
 
-/// Floats of transformed input and products held at once ((tile + 2)^2 * (C + O) * tiles): about 12 MB,
-/// so that one chunk stays in cache between its transforms and its sgemms.
-let winogradChunkFloats = 3 << 20
+/// Floats of transformed input and products (V and M) a worker holds at once: 1.5 MB, so that a chunk
+/// mostly stays in L2 (1 MB a core here) from its input transform through its products to its output
+/// transform. (ResNet-18, batch 32, one thread: 12 MB chunks made the three Winograd stages 15% slower.)
+let winogradChunkFloats = 3 << 17
 
 /// x: [N, C, H, W], weight: [O, C, 3, 3] -> out: [N, O, oH, oW], bias and activation applied.
-/// Tile rows of all images are processed in chunks of about `chunkFloats` / ((tile + 2)^2 (C + O)) tiles.
+/// Tile rows of all images are processed in chunks of at most `chunkFloats` / ((tile + 2)^2 (C + O)) tiles.
 func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
                     tile: Int, chunkFloats: Int = winogradChunkFloats) {
@@ -49,6 +51,10 @@ func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bia
 }
 
 /// The same with the weights already transformed by winogradGemmWeights.
+///
+/// Each worker takes a contiguous share of the tile rows of all images and runs them in chunks, each
+/// start to finish: input transform, the (tile + 2)^2 products, output transform. (Three parallel
+/// stages over a shared chunk, as before, sent V and M through L3 and waited at two barriers a chunk.)
 func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
                     tile: Int, chunkFloats: Int = winogradChunkFloats) {
@@ -56,17 +62,19 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
     let elements = (tile + 2) * (tile + 2)
     let tilesH = (s.oh + tile - 1) / tile, tilesW = (s.ow + tile - 1) / tile
     let totalRows = s.n * tilesH
-    let rowsPerChunk = max(1, min(totalRows, chunkFloats / (elements * (c + o) * tilesW)))
+    let share = (totalRows + Parallelism.threads - 1) / Parallelism.threads
+    let fit = min(share, max(1, chunkFloats / (elements * (c + o) * tilesW)))
+    let rowsPerChunk = chunkRows(fitting: fit, tilesW: tilesW)
     let maxTiles = rowsPerChunk * tilesW
-    withScratch(elements * c * maxTiles) { v in
-        withScratch(elements * o * maxTiles) { m in
-            for r0 in stride(from: 0, to: totalRows, by: rowsPerChunk) {
-                let rows = min(rowsPerChunk, totalRows - r0), tiles = rows * tilesW
-                parallelRanges(rows * c) { r in
-                    transformInput(x, s, g, tile: tile, tileRows: r0, channelRows: r, tilesW: tilesW, tiles: tiles, into: v)
-                }
-                parallelRanges(elements) { part in
-                    for e in part {
+    parallelRanges(totalRows) { share in
+        withScratch(elements * c * maxTiles) { v in
+            withScratch(elements * o * maxTiles) { m in
+                for r0 in stride(from: share.lowerBound, to: share.upperBound, by: rowsPerChunk) {
+                    let rows = min(rowsPerChunk, share.upperBound - r0), tiles = rows * tilesW
+                    let runs = tileRuns(from: r0, rows: rows, tilesH: tilesH, tilesW: tilesW)
+                    transformInput(x, s, g, tile: tile, runs: runs, units: 0..<runs.count * c, tilesW: tilesW,
+                                   tiles: tiles, into: v)
+                    for e in 0..<elements {
                         if packedGemmEnabled {
                             gemm_packed(u + e * packedCount(o: o, k: c), o, c, v + e * c * tiles, tiles, tiles,
                                         m + e * o * tiles, tiles)
@@ -76,14 +84,25 @@ func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Floa
                                         m + e * o * tiles, Int32(tiles))
                         }
                     }
-                }
-                parallelRanges(rows * o) { r in
-                    transformOutput(m, s, tile: tile, tileRows: r0, channelRows: r, tilesW: tilesW, tiles: tiles,
-                                    bias: bias, act, into: out)
+                    transformOutput(m, s, tile: tile, runs: runs, units: 0..<runs.count * o, tilesW: tilesW,
+                                    tiles: tiles, bias: bias, act, into: out)
                 }
             }
         }
     }
+}
+
+/// Of 1...fit tile rows, the count whose tiles fill gemm_packed's 48-column strips best (the larger
+/// of equals): a strip's last 16-column vectors run at a fraction of its speed when few. (ResNet-18,
+/// batch 32: at 56 wide 42 or 84 tiles a chunk beat 28 and 56 by 10%; at 28 wide, 42 beat 28 by 7%.)
+func chunkRows(fitting fit: Int, tilesW: Int) -> Int {
+    func filled(_ rows: Int) -> Double {
+        let tiles = rows * tilesW
+        return Double(tiles) / Double((tiles + 47) / 48 * 48)
+    }
+    var best = 1
+    for rows in 1...max(1, fit) where filled(rows) >= filled(best) { best = rows }
+    return best
 }
 
 /// Floats of winogradGemmWeights' output.
@@ -134,43 +153,87 @@ private func transformWeights(_ w: UnsafePointer<Float>, o: Int, c: Int, tile: I
     }
 }
 
-/// For tile row `tileRows + q` (counting across images) and input channel ch, with (q, ch) from
-/// `channelRows` numbered q * C + ch: v[e][ch][q * tilesW + tx] = (B^T d B)[e] of each 4x4 input patch d.
-private func transformInput(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry, tile: Int, tileRows r0: Int,
-                            channelRows: Range<Int>, tilesW: Int, tiles: Int, into v: UnsafeMutablePointer<Float>) {
-    let tilesH = (s.oh + tile - 1) / tile
-    withScratch(52 * tilesW + 64) { scratch in
-        for unit in channelRows {
-            let (q, ch) = unit.quotientAndRemainder(dividingBy: s.c)
-            let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
-            let (plane, iy0, dst) = (x + (img * s.c + ch) * s.h * s.w, tile * ty - g.padding.top, v + ch * tiles + q * tilesW)
-            if tile == 4 {
-                wino_f43_input_row(plane, s.h, s.w, iy0, g.padding.left, tilesW, dst, s.c * tiles, scratch)
-            } else {
-                wino_f23_input_row(plane, s.h, s.w, iy0, g.padding.left, tilesW, dst, s.c * tiles, scratch)
+/// Rows of tiles of a chunk taken by one transform call: `count` rows from row `ty` of image `image`,
+/// which are rows `q` ..< q + count of the chunk. A run stays within one image, and is at most
+/// about 128 tiles long, so that the AVX-512 transforms' scratch stays in L1.
+private struct TileRun { var image, ty, q, count: Int }
+
+private func tileRuns(from r0: Int, rows: Int, tilesH: Int, tilesW: Int) -> [TileRun] {
+    let longest = max(1, 128 / (tilesW + 1))
+    var runs: [TileRun] = [], q = 0
+    while q < rows {
+        let (image, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
+        let count = min(longest, tilesH - ty, rows - q)
+        runs.append(TileRun(image: image, ty: ty, q: q, count: count))
+        q += count
+    }
+    return runs
+}
+
+/// Floats of scratch a transform call over `run` rows of tiles takes (either form).
+private func transformScratch(rows: Int, tilesW: Int) -> Int {
+    max(wino_rows_scratch(rows, tilesW), 52 * tilesW + 64)
+}
+
+/// For each run of tile rows and input channel ch (unit run * C + ch of `units`):
+/// v[e][ch][q * tilesW + tx] = (B^T d B)[e] of the input patch d of tile tx of chunk row q.
+private func transformInput(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry, tile: Int, runs: [TileRun],
+                            units: Range<Int>, tilesW: Int, tiles: Int, into v: UnsafeMutablePointer<Float>) {
+    let longest = runs.map(\.count).max() ?? 1
+    withScratch(transformScratch(rows: longest, tilesW: tilesW)) { scratch in
+        for unit in units {
+            let (k, ch) = unit.quotientAndRemainder(dividingBy: s.c)
+            let run = runs[k]
+            let plane = x + (run.image * s.c + ch) * s.h * s.w, iy0 = tile * run.ty - g.padding.top
+            let dst = v + ch * tiles + run.q * tilesW, left = g.padding.left
+            if packedGemmEnabled {
+                if tile == 4 {
+                    wino_f43_input_rows_avx512(plane, s.h, s.w, iy0, left, tilesW, run.count, dst, s.c * tiles, scratch)
+                } else {
+                    wino_f23_input_rows_avx512(plane, s.h, s.w, iy0, left, tilesW, run.count, dst, s.c * tiles, scratch)
+                }
+                continue
+            }
+            for q in 0..<run.count {
+                if tile == 4 {
+                    wino_f43_input_row(plane, s.h, s.w, iy0 + 4 * q, left, tilesW, dst + q * tilesW, s.c * tiles, scratch)
+                } else {
+                    wino_f23_input_row(plane, s.h, s.w, iy0 + 2 * q, left, tilesW, dst + q * tilesW, s.c * tiles, scratch)
+                }
             }
         }
     }
 }
 
-/// out rows of tile row `tileRows + q`, output channel oc (unit q * O + oc of `channelRows`):
-/// act(A^T m A + bias), cut to the output's size where the last tile overhangs it.
-private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tile: Int, tileRows r0: Int, channelRows: Range<Int>,
+/// For each run of tile rows and output channel oc (unit run * O + oc of `units`): the output rows
+/// of those tiles, act(A^T m A + bias), cut to the output's size where the last tiles overhang it.
+private func transformOutput(_ m: UnsafePointer<Float>, _ s: ConvShape, tile: Int, runs: [TileRun], units: Range<Int>,
                              tilesW: Int, tiles: Int, bias: UnsafePointer<Float>, _ act: Activation,
                              into out: UnsafeMutablePointer<Float>) {
-    let tilesH = (s.oh + tile - 1) / tile
-    withScratch(28 * tilesW) { scratch in
-        for unit in channelRows {
-            let (q, oc) = unit.quotientAndRemainder(dividingBy: s.o)
-            let (img, ty) = (r0 + q).quotientAndRemainder(dividingBy: tilesH)
-            let dst = out + ((img * s.o + oc) * s.oh + tile * ty) * s.ow
-            if tile == 4 {
-                wino_f43_output_row(m + oc * tiles + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
-                                    dst, min(4, s.oh - 4 * ty), s.ow, scratch)
+    let longest = runs.map(\.count).max() ?? 1
+    withScratch(transformScratch(rows: longest, tilesW: tilesW)) { scratch in
+        for unit in units {
+            let (k, oc) = unit.quotientAndRemainder(dividingBy: s.o)
+            let run = runs[k]
+            let src = m + oc * tiles + run.q * tilesW, y0 = tile * run.ty
+            let dst = out + ((run.image * s.o + oc) * s.oh + y0) * s.ow
+            if packedGemmEnabled {
+                if tile == 4 {
+                    wino_f43_output_rows_avx512(src, s.o * tiles, tilesW, run.count, bias[oc], act.code, dst, s.oh - y0, s.ow, scratch)
+                } else {
+                    wino_f23_output_rows_avx512(src, s.o * tiles, tilesW, run.count, bias[oc], act.code, dst, s.oh - y0, s.ow, scratch)
+                }
                 continue
             }
-            wino_f23_output_row(m + oc * tiles + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
-                                dst, 2 * ty + 1 < s.oh ? dst + s.ow : nil, s.ow, scratch)
+            for q in 0..<run.count {
+                let (y, row) = (y0 + tile * q, dst + tile * q * s.ow)
+                if tile == 4 {
+                    wino_f43_output_row(src + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code, row, min(4, s.oh - y), s.ow, scratch)
+                } else {
+                    wino_f23_output_row(src + q * tilesW, s.o * tiles, tilesW, bias[oc], act.code,
+                                        row, y + 1 < s.oh ? row + s.ow : nil, s.ow, scratch)
+                }
+            }
         }
     }
 }
