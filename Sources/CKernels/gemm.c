@@ -72,6 +72,29 @@ void block(const int nv, const float *restrict pa, const float *restrict b, long
 
 static inline __mmask16 lanes(long n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
+// dst[u] = src[u s] for u in [a, b). Strides 2 and 4 (the stems of ResNet, AlexNet, EfficientNet)
+// pick every s-th float of whole vectors with permutes, 16 at a time; only floats up to src[(b - 1) s]
+// are read, so that the last row of a tensor is not read past.
+static inline __attribute__((always_inline)) AVX512
+void gather_stride(const float *restrict src, long s, float *restrict dst, long a, long b) {
+    long u = a;
+    if (s == 2) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        for (; (u + 16) * 2 <= (b - 1) * 2 + 1; u += 16)
+            _mm512_storeu_ps(dst + u, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * u), even,
+                                                             _mm512_loadu_ps(src + 2 * u + 16)));
+    } else if (s == 4) {
+        const __m512i fourth = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+        for (; (u + 16) * 4 <= (b - 1) * 4 + 1; u += 16) {
+            const float *p = src + 4 * u;
+            const __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(p), fourth, _mm512_loadu_ps(p + 16));
+            const __m512 hi = _mm512_permutex2var_ps(_mm512_loadu_ps(p + 32), fourth, _mm512_loadu_ps(p + 48));
+            _mm512_storeu_ps(dst + u, _mm512_shuffle_f32x4(lo, hi, 0x44));   // lo's lanes 0-7, then hi's
+        }
+    }
+    for (; u < b; u++) dst[u] = src[u * s];
+}
+
 // buf[kk][t] = the im2col value of row kk = (channel, ky, kx) and column col + t, t < ncols; zero past ncols.
 // Columns run over (image, oy, ox); each run of one output row copies a contiguous (or strided) span.
 static AVX512 void pack_strip(const float *x, const struct conv_geometry *g, long col, long ncols, float *restrict buf) {
@@ -99,7 +122,7 @@ static AVX512 void pack_strip(const float *x, const struct conv_geometry *g, lon
                     const float *src = image + (ci * g->h + iy) * g->w + ox0 * g->sw + dx;
                     for (long u = 0; u < a; u++) dst[u] = 0;
                     if (g->sw == 1) memcpy(dst + a, src + a, (b - a) * sizeof(float));
-                    else for (long u = a; u < b; u++) dst[u] = src[u * g->sw];
+                    else gather_stride(src, g->sw, dst, a, b);
                     for (long u = b; u < run; u++) dst[u] = 0;
                 }
             }

@@ -303,6 +303,8 @@ final class OpsTests: XCTestCase {
             (2, 6, 24, (7, 1), 2, 0, (17, 12)),
             (1, 3, 64, (7, 7), 2, 3, (40, 36)),    // ResNet's stem
             (1, 3, 16, (11, 11), 4, 2, (63, 63)),  // AlexNet's stem
+            (1, 3, 8, (11, 11), 4, 2, (40, 135)),  // rows of 33: strided gathers by whole vectors
+            (1, 3, 8, (7, 7), 2, 3, (20, 101)),    // rows of 51
         ]
         for (i, t) in cases.enumerated() {
             var g = Conv2dGeometry(kernel: 1, stride: t.stride, padding: t.pad)

@@ -83,9 +83,10 @@ public struct Conv2dGeometry: Equatable, Sendable {
     }
 }
 
-/// Convolution with BLAS. 3x3 stride-1 convolutions with enough channels use Winograd's F(2x2, 3x3)
-/// (Winograd.swift); depthwise convolutions (groups == channels) run in SIMD blocks of 16 channels (Depthwise.swift);
-/// the rest go through im2col and sgemm, several small images per sgemm.
+/// Convolution. 3x3 stride-1 convolutions with enough channels use Winograd (Winograd.swift);
+/// depthwise convolutions (groups == channels) run in SIMD blocks of 16 channels (Depthwise.swift);
+/// the rest are one matrix product with the layer's packed weights where the CPU has AVX-512
+/// (ConvGemm.swift), else im2col and OpenBLAS sgemm, several small images per sgemm.
 /// x: [N, C, H, W], weight: [O, C/groups, kH, kW], bias: [O] -> [N, O, oH, oW]
 public func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeometry,
                    activation: Activation = .none) -> Tensor {
