@@ -72,10 +72,12 @@ func biasActivate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float
     bias_act(src, dst, count, b, a.code)   // in C: Swift leaves this loop to SSE or scalar code
 }
 
-/// A scratch buffer of `count` floats for the duration of `body` (not initialised).
+/// A scratch buffer of `count` floats for the duration of `body` (not initialised), aligned to a
+/// cache line: the kernels' vectors are a cache line, and a load that straddles two costs two
+/// (malloc's 16-byte alignment made most of them straddle).
 @inline(__always)
 public func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
-    let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-    defer { p.deallocate() }
-    return body(p)
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+    defer { raw.deallocate() }
+    return body(raw.bindMemory(to: Float.self, capacity: max(count, 1)))
 }
