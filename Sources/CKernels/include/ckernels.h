@@ -86,9 +86,11 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
 /// C [M, N] (row stride ldc) = A B for A packed as above and B [K, N] read in place (row stride ldb).
 void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, long n, float *c, long ldc);
 
-// Worker pool (pool.c): runs fn(ctx, chunk) for chunk in 0..<chunks on the calling thread and up to
-// workers - 1 pool threads, each taking the next unclaimed chunk; returns when all are done. Calls
-// from inside a chunk, or while another thread's call runs, run their chunks serially.
+// Worker pool (pool.c): runs fn(ctx, chunk) for chunk in 0..<chunks on the calling thread and the
+// pool's threads, each taking the next unclaimed chunk; returns when all are done. The pool starts
+// threads until it has workers - 1 and never stops them: every one takes part in every call, so a
+// later call that asks for fewer workers still gets them all. Calls from inside a chunk, or while
+// another thread's call runs, run their chunks serially.
 void pool_for(long workers, long chunks, void (*fn)(void *ctx, long chunk), void *ctx);
 
 // ---- Channel-blocked depthwise convolution (depthwise.c) ----
