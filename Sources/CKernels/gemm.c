@@ -109,10 +109,11 @@ static AVX512 void pack_strip(const float *x, const struct conv_geometry *g, lon
             const long iy = oy * g->sh - g->top + ky * g->dh;
             for (long kx = 0; kx < g->kw; kx++) {
                 const long dx = kx * g->dw - g->left;
-                // Columns of the run whose input column lies inside the image: [a, b).
-                long a = 0, b = run;
-                while (a < run && (ox0 + a) * g->sw + dx < 0) a++;
-                while (b > a && (ox0 + b - 1) * g->sw + dx >= g->w) b--;
+                // Columns of the run whose input column lies inside the image: [a, b). Output columns
+                // [x0, x1) do (im2colColumns in Conv2d.swift), clamped to the run.
+                const long x0 = (-dx + g->sw - 1) / g->sw, x1 = (g->w - dx + g->sw - 1) / g->sw;
+                const long a = x0 - ox0 < 0 ? 0 : x0 - ox0 > run ? run : x0 - ox0;
+                const long b = x1 - ox0 < a ? a : x1 - ox0 > run ? run : x1 - ox0;
                 for (long ci = 0; ci < g->c; ci++) {
                     float *dst = buf + ((ci * g->kh + ky) * g->kw + kx) * NR + t;
                     if (iy < 0 || iy >= g->h) {
@@ -151,15 +152,6 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
         } else {
             pack_strip(x, g, j, cols, scratch);
         }
-        struct store stores[3];
-        for (int v = 0; v < 3; v++) {
-            const long first = j + 16 * v, n = cols - 16 * v;
-            const long img = first / p, q = first % p;
-            stores[v].at = out + (img * m + rows0) * p + q;
-            stores[v].first = lanes(n < p - q ? n : p - q);
-            stores[v].next = out + ((img + 1) * m + rows0) * p;
-            stores[v].second = n > p - q ? (__mmask16)(lanes(n) & ~lanes(p - q)) : 0;
-        }
         if (p < 16) {
             // Tiny planes: a vector spans more than two images; go column by column.
             for (long i = rows0; i < rows1; i += MR) {
@@ -173,6 +165,15 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
                         out[((j + t) / p * m + i + r) * p + (j + t) % p] = tmp[r * NR + t];
             }
             continue;
+        }
+        struct store stores[3];
+        for (int v = 0; v < 3; v++) {
+            const long first = j + 16 * v, n = cols - 16 * v;
+            const long img = first / p, q = first % p;
+            stores[v].at = out + (img * m + rows0) * p + q;
+            stores[v].first = lanes(n < p - q ? n : p - q);
+            stores[v].next = out + ((img + 1) * m + rows0) * p;
+            stores[v].second = n > p - q ? (__mmask16)(lanes(n) & ~lanes(p - q)) : 0;
         }
         for (long i = rows0; i < rows1; i += MR) {
             struct store at[3];

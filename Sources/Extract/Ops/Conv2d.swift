@@ -130,12 +130,7 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeome
                             winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op, tile: tile)
                         }
                     } else if packedGemmEnabled && g.groups == 1 {
-                        let k = c * g.kernel.h * g.kernel.w
-                        let packed = cache?.packed(weight.data, o: o, k: k)
-                            ?? [Float](unsafeUninitializedCapacity: packedCount(o: o, k: k)) { p, count in
-                                gemm_pack_weights(w, o, k, k, p.baseAddress!)
-                                count = packedCount(o: o, k: k)
-                            }
+                        let packed = (cache ?? WeightCache()).packed(weight.data, o: o, k: c * g.kernel.h * g.kernel.w)
                         packed.withUnsafeBufferPointer { p in
                             packedConv2d(x, packed: p.baseAddress!, bias: b, shape, g, activation, into: op)
                         }
@@ -221,6 +216,14 @@ private func gemmConv2d(_ x: UnsafePointer<Float>, weight wp: UnsafePointer<Floa
     }
 }
 
+/// The output columns [x0, x1) whose input column x sW - left + j dW, for kernel column j, falls inside
+/// a row of `width` (im2col copies them, col2im adds them back; the rest are padding).
+public func im2colColumns(_ g: Conv2dGeometry, kernelColumn j: Int, width w: Int, outW ow: Int) -> (Int, Int) {
+    let dx = j * g.dilation.w - g.padding.left
+    let x0 = min(ow, max(0, (-dx + g.stride.w - 1) / g.stride.w))
+    return (x0, max(x0, min(ow, (w - dx + g.stride.w - 1) / g.stride.w)))
+}
+
 /// col[(c * kH + i) * kW + j][y * outW + x] = input[c][y * sH - top + i * dH][x * sW - left + j * dW], 0 outside.
 /// Rows are `rowStride` apart (oH * oW unless several images share the buffer).
 public func im2col(_ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, geometry g: Conv2dGeometry,
@@ -233,9 +236,7 @@ public func im2col(_ src: UnsafePointer<Float>, channels: Int, height h: Int, wi
             for j in 0..<g.kernel.w {
                 let dst = col + row * ld
                 let dx = j * g.dilation.w - g.padding.left
-                // Output columns whose input column falls inside the image: [x0, x1).
-                let x0 = min(ow, max(0, (-dx + g.stride.w - 1) / g.stride.w))
-                let x1 = max(x0, min(ow, (w - dx + g.stride.w - 1) / g.stride.w))
+                let (x0, x1) = im2colColumns(g, kernelColumn: j, width: w, outW: ow)
                 for y in 0..<oh {
                     let iy = y * g.stride.h - g.padding.top + i * g.dilation.h
                     let d = dst + y * ow

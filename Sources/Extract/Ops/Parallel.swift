@@ -31,15 +31,8 @@ public func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body:
         return
     }
     let step = ((count + workers - 1) / workers + align - 1) / align * align
-    withoutActuallyEscaping(body) { body in
-        var job = RangeJob(body: body, count: count, step: step)
-        withUnsafeMutablePointer(to: &job) { p in
-            pool_for(workers, (count + step - 1) / step, { context, chunk in
-                let job = context!.assumingMemoryBound(to: RangeJob.self).pointee
-                let lo = chunk * job.step
-                job.body(lo..<min(job.count, lo + job.step))
-            }, p)
-        }
+    onPool(workers: workers, chunks: (count + step - 1) / step) { chunk in
+        body(chunk * step..<min(count, (chunk + 1) * step))
     }
 }
 
@@ -47,21 +40,19 @@ public func parallelRanges(_ count: Int, grain: Int = 1, align: Int = 1, _ body:
 /// index not yet taken (uneven work evens out). Parallel ops inside body run serially.
 public func parallelChunks(_ count: Int, _ body: (Int) -> Void) {
     _ = blasSingleThreaded
+    onPool(workers: Parallelism.threads, chunks: count, body)
+}
+
+/// pool_for with a Swift closure: body(chunk) for chunk in 0..<chunks.
+private func onPool(workers: Int, chunks: Int, _ body: (Int) -> Void) {
     withoutActuallyEscaping(body) { body in
-        var job = RangeJob(body: { r in body(r.lowerBound) }, count: count, step: 1)
+        var job = body
         withUnsafeMutablePointer(to: &job) { p in
-            pool_for(Parallelism.threads, count, { context, chunk in
-                let job = context!.assumingMemoryBound(to: RangeJob.self).pointee
-                job.body(chunk..<chunk + 1)
+            pool_for(workers, chunks, { context, chunk in
+                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(chunk)
             }, p)
         }
     }
-}
-
-/// One parallelRanges or parallelChunks call, as pool_for's chunks see it.
-private struct RangeJob {
-    let body: (Range<Int>) -> Void
-    let count, step: Int
 }
 
 /// dst[i] = act(src[i] + bias) for i in 0..<count; src may equal dst. The output step of every

@@ -134,8 +134,7 @@ public func col2im(_ col: UnsafePointer<Float>, channels: Int, height h: Int, wi
             for j in 0..<g.kernel.w {
                 let src = col + row * ld
                 let dx = j * g.dilation.w - g.padding.left
-                let x0 = min(ow, max(0, (-dx + g.stride.w - 1) / g.stride.w))
-                let x1 = max(x0, min(ow, (w - dx + g.stride.w - 1) / g.stride.w))
+                let (x0, x1) = im2colColumns(g, kernelColumn: j, width: w, outW: ow)
                 for y in 0..<oh {
                     let iy = y * g.stride.h - g.padding.top + i * g.dilation.h
                     if iy < 0 || iy >= h { continue }
