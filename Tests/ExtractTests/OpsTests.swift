@@ -137,7 +137,8 @@ final class OpsTests: XCTestCase {
             let (oh, ow) = g.outputSize(height: h, width: w)
             let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)
             let fast = Tensor(shape: [n, o, oh, ow]) { out in
-                winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk)
+                winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk,
+                               minTiles: 1)
             }
             assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
                         "winograd F(\(tile)x\(tile)) with \(path) trial \(trial) \(g)")
@@ -162,7 +163,8 @@ final class OpsTests: XCTestCase {
                     let act = acts[(trial + tile + chunk) % acts.count]
                     let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: h, ow: w)
                     let fast = Tensor(shape: [n, o, h, w]) { out in
-                        winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk)
+                        winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk,
+                                       minTiles: 1)
                     }
                     assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
                                 "winograd F(\(tile)x\(tile)) with \(path) \(h)x\(w) \(act) chunk \(chunk)")
@@ -170,6 +172,28 @@ final class OpsTests: XCTestCase {
             }
         }
         }
+    }
+
+    /// Narrow planes with many channels (ResNet's 7x7 stage from batch 4 on) go through conv2d to F(4x4),
+    /// in chunks of at least 48 tiles that cross images; a single image keeps the matrix product.
+    func testNarrowWinogradThroughConv2dMatchesPlainLoop() {
+        let g = Conv2dGeometry(kernel: 3, padding: 1)
+        forEachGemmPath { path in
+        var rng = SeededRandom(state: 21)
+        for (n, h, w, act) in [(4, 7, 7, Activation.relu), (5, 9, 11, .none), (2, 12, 10, .relu6)] {
+            let (c, o) = (128, 136)
+            let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: h, ow: w)
+            XCTAssertTrue(winogradApplies(g, s), "\(n)x\(h)x\(w) takes Winograd")
+            XCTAssertEqual(winogradTile(s), 4, "\(n)x\(h)x\(w) takes F(4x4)")
+            let x = rng.tensor([n, c, h, w]), wt = rng.tensor([o, c, 3, 3])
+            let bias = (0..<o).map { _ in Float.random(in: -1...1, using: &rng) }
+            assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: act, cache: WeightCache()),
+                        conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
+                        "narrow winograd with \(path) \(n)x\(c)x\(h)x\(w)")
+        }
+        }
+        XCTAssertFalse(winogradApplies(g, ConvShape(n: 1, c: 512, h: 7, w: 7, o: 512, oh: 7, ow: 7)), "batch 1 keeps conv_gemm")
+        XCTAssertFalse(winogradApplies(g, ConvShape(n: 32, c: 128, h: 7, w: 7, o: 32, oh: 7, ow: 7)), "few output channels")
     }
 
     /// The SIMD depthwise sweep on EfficientNet's geometries: widths across the 16-lane boundary,

@@ -15,38 +15,59 @@ import CKernels
 import Foundation
 
 /// Whether conv2d takes the Winograd path: 3x3, stride 1, no dilation or groups, and enough
-/// channels and tiles for the 16 sgemms to beat one im2col sgemm (32 tiles: ResNet-18's 14x14 stage
-/// at batch 1 is 15% faster by Winograd).
+/// channels and tiles for the products to beat one im2col matrix product (32 tiles of F(2x2): ResNet-18's
+/// 14x14 stage at batch 1 is 15% faster by Winograd). Planes narrower than `winogradMinWidth` take it
+/// only with many channels and at least 16 tiles of F(4x4) (`winogradNarrowApplies`).
 func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
-    let tiles = s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2)
-    return g.kernel == (3, 3) && g.stride == (1, 1) && g.dilation == (1, 1) && g.groups == 1
-        && s.c >= 16 && s.o >= 16 && tiles >= 32 && s.ow >= winogradMinWidth
+    guard g.kernel == (3, 3) && g.stride == (1, 1) && g.dilation == (1, 1) && g.groups == 1 && s.c >= 16 && s.o >= 16 else {
+        return false
+    }
+    if s.ow < winogradMinWidth { return winogradNarrowApplies(s) }
+    return s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2) >= 32
 }
 
-/// Narrower outputs make rows of too few tiles for the transforms to pay. (With the AVX-512 transforms and
-/// chunks per worker, batch 32: AlexNet's 13-wide conv3-5 take 30% less time than by conv_gemm; ResNet-18's
-/// 7-wide 512-channel stage takes the same time either way, and its transformed weights 50 MB more.)
+/// Narrower outputs make rows of too few F(2x2) tiles for the transforms to pay. (With the AVX-512
+/// transforms and chunks per worker, batch 32: AlexNet's 13-wide conv3-5 take 30% less time than by
+/// conv_gemm.)
 let winogradMinWidth = 13
 
-/// Output tile side: 4 from this width up (F(4x4, 3x3)), else 2. (ResNet-18, batch 32: F(4x4) from
-/// 28 wide 102 images/s, from 14 wide 87, never 80; a 14-wide row holds only 4 tiles of 4.)
+/// 7 to 12 wide, Winograd pays by F(4x4) when both sides have at least 128 channels, so that the
+/// products outweigh the transforms, and there are at least 16 tiles. ResNet-18's 7x7 512-channel stage
+/// (4 tiles of 4x4 an image, covering 8x8 as F(2x2)'s 16 do, with 44% fewer multiplies), 3 convolutions:
+/// batch 32 64 -> 39 ms, batch 8 19 -> 8 ms, batch 4 12 -> 6 ms; batch 2 7 -> 6 ms, batch 1 (4 tiles)
+/// 4 -> 6 ms, which is why a single image keeps conv_gemm. F(2x2) at batch 32 took the same time as
+/// conv_gemm: its chunks held 24 tiles, too few for the 16 MB of weights they each streamed.
+func winogradNarrowApplies(_ s: ConvShape) -> Bool {
+    s.ow >= 7 && s.c >= 128 && s.o >= 128 && s.n * ((s.oh + 3) / 4) * ((s.ow + 3) / 4) >= 16
+}
+
+/// Output tile side: 4 from this width up (F(4x4, 3x3)), and on narrow planes, else 2. (ResNet-18,
+/// batch 32: F(4x4) from 28 wide 102 images/s, from 14 wide 87, never 80; a 14-wide row holds only 4
+/// tiles of 4.)
 let winogradWideWidth = 28
 
-func winogradTile(_ s: ConvShape) -> Int { s.ow >= winogradWideWidth ? 4 : 2 }
+func winogradTile(_ s: ConvShape) -> Int { s.ow >= winogradWideWidth || s.ow < winogradMinWidth ? 4 : 2 }
 
 /// Floats of transformed input and products (V and M) a worker holds at once: 1.5 MB, so that a chunk
 /// mostly stays in L2 (1 MB a core here) from its input transform through its products to its output
 /// transform. (ResNet-18, batch 32, one thread: 12 MB chunks made the three Winograd stages 15% slower.)
 let winogradChunkFloats = 3 << 17
 
+/// Tiles a chunk takes at least, whatever its size: one strip of gemm_packed's 48 columns, so that each
+/// weight the products stream is used 48 times. (ResNet-18's 512-channel F(4x4) weights are 36 MB; a
+/// 1.5 MB chunk would hold 10 tiles.)
+let winogradMinChunkTiles = 48
+
 /// x: [N, C, H, W], weight: [O, C, 3, 3] -> out: [N, O, oH, oW], bias and activation applied.
-/// Tile rows of all images are processed in chunks of at most `chunkFloats` / ((tile + 2)^2 (C + O)) tiles.
+/// Tile rows of all images are processed in chunks of at most `chunkFloats` / ((tile + 2)^2 (C + O)) tiles,
+/// or of `minTiles` if more.
 func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
-                    tile: Int, chunkFloats: Int = winogradChunkFloats) {
+                    tile: Int, chunkFloats: Int = winogradChunkFloats, minTiles: Int = winogradMinChunkTiles) {
     withScratch(winogradWeightCount(o: s.o, c: s.c, tile: tile)) { u in
         winogradGemmWeights(weight, o: s.o, c: s.c, tile: tile, into: u)
-        winogradConv2d(x, transformed: u, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunkFloats)
+        winogradConv2d(x, transformed: u, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunkFloats,
+                       minTiles: minTiles)
     }
 }
 
@@ -57,13 +78,13 @@ func winogradConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bia
 /// stages over a shared chunk, as before, sent V and M through L3 and waited at two barriers a chunk.)
 func winogradConv2d(_ x: UnsafePointer<Float>, transformed u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     _ s: ConvShape, _ g: Conv2dGeometry, _ act: Activation, into out: UnsafeMutablePointer<Float>,
-                    tile: Int, chunkFloats: Int = winogradChunkFloats) {
+                    tile: Int, chunkFloats: Int = winogradChunkFloats, minTiles: Int = winogradMinChunkTiles) {
     let (c, o) = (s.c, s.o)
     let elements = (tile + 2) * (tile + 2)
     let tilesH = (s.oh + tile - 1) / tile, tilesW = (s.ow + tile - 1) / tile
     let totalRows = s.n * tilesH
     let share = (totalRows + Parallelism.threads - 1) / Parallelism.threads
-    let fit = min(share, max(1, chunkFloats / (elements * (c + o) * tilesW)))
+    let fit = min(share, max(1, chunkFloats / (elements * (c + o) * tilesW), minTiles / tilesW))
     let rowsPerChunk = chunkRows(fitting: fit, tilesW: tilesW)
     let maxTiles = rowsPerChunk * tilesW
     parallelRanges(totalRows) { share in
