@@ -41,13 +41,16 @@ struct store {
 
 // rows x (16 nv columns) of the output, rows <= MR; b is [k][16 nv] with row stride ldb, of which the
 // lanes under `load` are read (the rest count as zero). nv is a constant where block is inlined, so
-// that the loops over vectors unroll and the accumulators stay in registers.
+// that the loops over vectors unroll and the accumulators stay in registers. Sums start from zero, or
+// from sums_in [MR][NR] (a previous block of k); they go to the output through `stores` with bias and
+// activation, or, raw, to sums_out [MR][NR] when a later block of k will add to them.
 static inline __attribute__((always_inline)) AVX512
 void block(const int nv, const float *restrict pa, const float *restrict b, long ldb, long k, const __mmask16 load[3],
-           long rows, const float *restrict bias, int act, const struct store stores[3], long ldc) {
+           long rows, const float *restrict bias, int act, const struct store stores[3], long ldc,
+           const float *sums_in, float *sums_out) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++)
-        for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
+        for (int v = 0; v < nv; v++) acc[r][v] = sums_in ? _mm512_loadu_ps(sums_in + r * NR + 16 * v) : _mm512_setzero_ps();
     for (long kk = 0; kk < k; kk++) {
         __m512 bv[3];
         for (int v = 0; v < nv; v++) bv[v] = _mm512_maskz_loadu_ps(load[v], b + 16 * v);
@@ -57,6 +60,11 @@ void block(const int nv, const float *restrict pa, const float *restrict b, long
         }
         pa += MR;
         b += ldb;
+    }
+    if (sums_out) {
+        for (int r = 0; r < MR; r++)
+            for (int v = 0; v < nv; v++) _mm512_storeu_ps(sums_out + r * NR + 16 * v, acc[r][v]);
+        return;
     }
     for (int r = 0; r < MR; r++) {
         if (r >= rows) break;
@@ -95,12 +103,14 @@ void gather_stride(const float *restrict src, long s, float *restrict dst, long 
     for (; u < b; u++) dst[u] = src[u * s];
 }
 
-// buf[kk][t] = the im2col value of row kk = (channel, ky, kx) and column col + t, t < ncols; zero past ncols.
-// Columns run over (image, oy, ox); each run of one output row copies a contiguous (or strided) span.
-static AVX512 void pack_strip(const float *x, const struct conv_geometry *g, long col, long ncols, float *restrict buf) {
-    const long p = g->oh * g->ow, k = g->c * g->kh * g->kw;
-    if (ncols < NR)
-        for (long kk = 0; kk < k; kk++) memset(buf + kk * NR + ncols, 0, (NR - ncols) * sizeof(float));
+// buf[kk - k0][t] (row stride ld) = the im2col value of row kk = (channel, ky, kx) in [k0, k1) and
+// column col + t, t < ncols; zero from ncols to ld. Columns run over (image, oy, ox); each run of one
+// output row copies a contiguous (or strided) span.
+static AVX512 void pack_strip(const float *x, const struct conv_geometry *g, long col, long ncols, long k0, long k1,
+                              float *restrict buf, long ld) {
+    const long p = g->oh * g->ow;
+    if (ncols < ld)
+        for (long kk = k0; kk < k1; kk++) memset(buf + (kk - k0) * ld + ncols, 0, (ld - ncols) * sizeof(float));
     for (long t = 0; t < ncols;) {
         const long j = col + t, img = j / p, q = j % p, oy = q / g->ow, ox0 = q % g->ow;
         const long run = g->ow - ox0 < ncols - t ? g->ow - ox0 : ncols - t;
@@ -114,16 +124,33 @@ static AVX512 void pack_strip(const float *x, const struct conv_geometry *g, lon
                 const long x0 = (-dx + g->sw - 1) / g->sw, x1 = (g->w - dx + g->sw - 1) / g->sw;
                 const long a = x0 - ox0 < 0 ? 0 : x0 - ox0 > run ? run : x0 - ox0;
                 const long b = x1 - ox0 < a ? a : x1 - ox0 > run ? run : x1 - ox0;
-                for (long ci = 0; ci < g->c; ci++) {
-                    float *dst = buf + ((ci * g->kh + ky) * g->kw + kx) * NR + t;
-                    if (iy < 0 || iy >= g->h) {
-                        memset(dst, 0, run * sizeof(float));
-                        continue;
+                // Channels whose row kk = (ci kH + ky) kW + kx lies in [k0, k1).
+                const long khw = g->kh * g->kw, off = ky * g->kw + kx;
+                const long ci0 = k0 - off <= 0 ? 0 : (k0 - off + khw - 1) / khw;
+                const long ci1 = k1 - off <= 0 ? 0 : (k1 - off + khw - 1) / khw;
+                const int inside = iy >= 0 && iy < g->h;
+                const long c1 = ci1 < g->c ? ci1 : g->c;
+                if (g->sw == 1 || !inside) {
+                    // 16 columns at a time, the lanes outside [a, b) (or the whole row) zero.
+                    __mmask16 store[3], load[3];
+                    const int nv = (int)((run + 15) / 16);
+                    for (int v = 0; v < nv; v++) {
+                        store[v] = lanes(run - 16 * v);
+                        load[v] = inside ? (__mmask16)(lanes(b - 16 * v) & ~lanes(a - 16 * v)) : 0;
                     }
+                    for (long ci = ci0; ci < c1; ci++) {
+                        float *dst = buf + ((ci * g->kh + ky) * g->kw + kx - k0) * ld + t;
+                        const float *src = inside ? image + (ci * g->h + iy) * g->w + ox0 + dx : x;
+                        for (int v = 0; v < nv; v++)
+                            _mm512_mask_storeu_ps(dst + 16 * v, store[v], _mm512_maskz_loadu_ps(load[v], src + 16 * v));
+                    }
+                    continue;
+                }
+                for (long ci = ci0; ci < c1; ci++) {
+                    float *dst = buf + ((ci * g->kh + ky) * g->kw + kx - k0) * ld + t;
                     const float *src = image + (ci * g->h + iy) * g->w + ox0 * g->sw + dx;
                     for (long u = 0; u < a; u++) dst[u] = 0;
-                    if (g->sw == 1) memcpy(dst + a, src + a, (b - a) * sizeof(float));
-                    else gather_stride(src, g->sw, dst, a, b);
+                    gather_stride(src, g->sw, dst, a, b);
                     for (long u = b; u < run; u++) dst[u] = 0;
                 }
             }
@@ -132,16 +159,157 @@ static AVX512 void pack_strip(const float *x, const struct conv_geometry *g, lon
     }
 }
 
+// Where the 16-column vectors of output columns j .. j + cols go for output row i (see struct store).
+static void targets(float *out, long m, long p, long i, long j, long cols, struct store stores[3]) {
+    for (int v = 0; v < 3; v++) {
+        const long first = j + 16 * v, n = cols - 16 * v;
+        const long img = first / p, q = first % p;
+        stores[v].at = out + (img * m + i) * p + q;
+        stores[v].first = lanes(n < p - q ? n : p - q);
+        stores[v].next = out + ((img + 1) * m + i) * p;
+        stores[v].second = n > p - q ? (__mmask16)(lanes(n) & ~lanes(p - q)) : 0;
+    }
+}
+
+// Strips of at most NARROW columns (49 = 48 + 1 at ResNet's 7x7 stage, 196 = 4 x 48 + 4 at 14x14) take
+// another shape: the panel's 8 rows as the lanes of a 256-bit vector, times a broadcast per column, four
+// steps of k at a time into separate sums. block would spend 8 broadcasts and 8 multiply-adds of 16
+// lanes a step on them; this spends one load, nc broadcasts and nc multiply-adds of 8. sums [nc][MR]
+// start from sums_in (or zero) and end in res.
+#define NARROW 4
+
+// Row stride of a packed strip of `cols` columns: a narrow strip's rows are packed close, so that its
+// steps of k stay in L1 instead of taking a cache line each.
+static long strip_ld(long cols) { return cols <= NARROW ? NARROW : NR; }
+static inline __attribute__((always_inline)) AVX512
+void narrow(const int nc, const float *restrict pa, const float *restrict b, long ldb, long k, const float *sums_in,
+            float *res) {
+    __m256 acc[NARROW][4];
+    for (int c = 0; c < nc; c++)
+        for (int u = 0; u < 4; u++) acc[c][u] = _mm256_setzero_ps();
+    if (sums_in)
+        for (int c = 0; c < nc; c++) acc[c][0] = _mm256_loadu_ps(sums_in + c * MR);
+    long kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+        for (int u = 0; u < 4; u++) {
+            const __m256 a = _mm256_loadu_ps(pa + (kk + u) * MR);
+            for (int c = 0; c < nc; c++) acc[c][u] = _mm256_fmadd_ps(a, _mm256_set1_ps(b[(kk + u) * ldb + c]), acc[c][u]);
+        }
+    for (; kk < k; kk++) {
+        const __m256 a = _mm256_loadu_ps(pa + kk * MR);
+        for (int c = 0; c < nc; c++) acc[c][0] = _mm256_fmadd_ps(a, _mm256_set1_ps(b[kk * ldb + c]), acc[c][0]);
+    }
+    for (int c = 0; c < nc; c++)
+        _mm256_storeu_ps(res + c * MR, _mm256_add_ps(_mm256_add_ps(acc[c][0], acc[c][1]), _mm256_add_ps(acc[c][2], acc[c][3])));
+}
+
+// Output rows i .. i + rows (one panel) by columns j .. j + cols (one strip, b with row stride ldb)
+// over k, with sums_in / sums_out as in block. Planes under 16 pixels go through a buffer column by
+// column, as a vector there may span more than two images.
+static inline __attribute__((always_inline)) AVX512
+void panel_strip(const float *panel, const float *b, long ldb, long k, long rows, long i, long j, long cols,
+                 const float *bias, int act, float *out, long m, long p, const float *sums_in, float *sums_out) {
+    static const __mmask16 all[3] = {0xFFFF, 0xFFFF, 0xFFFF};   // a packed strip is zero past its columns
+    if (cols <= NARROW) {
+        float tmp[NARROW * MR], *res = sums_out ? sums_out : tmp;
+        if (cols == 1) narrow(1, panel, b, ldb, k, sums_in, res);
+        else if (cols == 2) narrow(2, panel, b, ldb, k, sums_in, res);
+        else if (cols == 3) narrow(3, panel, b, ldb, k, sums_in, res);
+        else narrow(4, panel, b, ldb, k, sums_in, res);
+        if (sums_out) return;
+        for (long t = 0; t < cols; t++)
+            for (long r = 0; r < rows; r++)
+                out[((j + t) / p * m + i + r) * p + (j + t) % p] = activate(tmp[t * MR + r] + bias[i + r], act);
+        return;
+    }
+    struct store at[3];
+    if (p < 16 && !sums_out) {
+        float tmp[MR * NR];
+        for (int v = 0; v < 3; v++) at[v] = (struct store){tmp + 16 * v, 0, 0xFFFF, 0};
+        block(3, panel, b, ldb, k, all, rows, bias + i, act, at, NR, sums_in, 0);
+        for (long r = 0; r < rows; r++)
+            for (long t = 0; t < cols; t++)
+                out[((j + t) / p * m + i + r) * p + (j + t) % p] = tmp[r * NR + t];
+        return;
+    }
+    if (!sums_out) targets(out, m, p, i, j, cols, at);
+    if (cols > 32) block(3, panel, b, ldb, k, all, rows, bias + i, act, at, p, sums_in, sums_out);
+    else if (cols > 16) block(2, panel, b, ldb, k, all, rows, bias + i, act, at, p, sums_in, sums_out);
+    else block(1, panel, b, ldb, k, all, rows, bias + i, act, at, p, sums_in, sums_out);
+}
+
+// Calls with at most FEW strips whose weights take more than FEW_WEIGHTS bytes (more than L2 holds
+// beside a strip) take the path for few columns (conv_gemm_few). With less, the weights stay in L2
+// from strip to strip, and the other path reads pointwise layers' strips in place. (EfficientNet-Lite0's
+// 14x14 layers at batch 1: 15% slower by conv_gemm_few.)
+#define FEW 8
+#define FEW_WEIGHTS (512 << 10)
+// Bytes of packed strips conv_gemm_few keeps for one block of k: a quarter of L2.
+#define FEW_BYTES (256 << 10)
+
+static int few(long rows, long k, long cols) {
+    return cols <= FEW * NR && rows > MR && rows * k * (long)sizeof(float) > FEW_WEIGHTS;
+}
+
+// Rows of k per block in conv_gemm_few: k in equal blocks of at most FEW_BYTES of strips.
+static long few_block(long k, long strips) {
+    const long kmax = FEW_BYTES / (long)(strips * NR * sizeof(float)), blocks = (k + kmax - 1) / kmax;
+    return (k + blocks - 1) / blocks;
+}
+
+long conv_gemm_scratch(long rows, long k, long cols) {
+    const long strips = (cols + NR - 1) / NR;
+    if (!few(rows, k, cols)) return k * NR;
+    return strips * few_block(k, strips) * NR + (rows + MR - 1) / MR * strips * MR * NR;
+}
+
+// Few columns and many rows (the split by rows): every strip is packed first, a block of k at a time
+// sized so that the strips' blocks stay in L2 together, and each panel's block of weights passes over
+// all the strips while it is in L1, its partial sums kept in scratch between blocks of k. The weights
+// then stream from memory once per call rather than once per strip (ResNet-18's 7x7 stage at batch 1
+// has 49 columns: a full strip and a strip of one), and a long strip (fc6's 9216 rows) no longer
+// overflows L2.
+static AVX512 void conv_gemm_few(const float *packed, long m, long rows0, long rows1, const float *x,
+                                 const struct conv_geometry *g, long col0, long col1, const float *bias, int act,
+                                 float *out, float *scratch) {
+    const long p = g->oh * g->ow, k = g->c * g->kh * g->kw, strips = (col1 - col0 + NR - 1) / NR;
+    const long kc = few_block(k, strips);
+    float *packed_strips = scratch, *sums = scratch + strips * kc * NR;
+    for (long k0 = 0; k0 < k; k0 += kc) {
+        const long kn = k - k0 < kc ? k - k0 : kc;
+        for (long s = 0; s < strips; s++) {
+            const long j = col0 + s * NR, cols = col1 - j < NR ? col1 - j : NR;
+            pack_strip(x, g, j, cols, k0, k0 + kn, packed_strips + s * kn * NR, strip_ld(cols));
+        }
+        for (long i = rows0; i < rows1; i += MR) {
+            const long rows = rows1 - i < MR ? rows1 - i : MR;
+            // The next panel's block of weights, into L2 while this one runs: the hardware's prefetcher
+            // follows a stream, but the blocks are far apart. (ResNet-18's 7x7 stage at batch 1: -15%.)
+            if (i + MR < rows1) {
+                const char *next = (const char *)(packed + (i + MR) * k + k0 * MR);
+                for (long b = 0; b < kn * MR * (long)sizeof(float); b += 64) _mm_prefetch(next + b, _MM_HINT_T1);
+            }
+            for (long s = 0; s < strips; s++) {
+                const long j = col0 + s * NR, cols = col1 - j < NR ? col1 - j : NR;
+                float *partial = sums + ((i - rows0) / MR * strips + s) * MR * NR;
+                panel_strip(packed + i * k + k0 * MR, packed_strips + s * kn * NR, strip_ld(cols), kn, rows, i, j, cols,
+                            bias, act, out, m, p, k0 == 0 ? 0 : partial, k0 + kn == k ? 0 : partial);
+            }
+        }
+    }
+}
+
 AVX512
 void conv_gemm(const float *packed, long m, long rows0, long rows1, const float *x, const struct conv_geometry *g,
                long col0, long col1, const float *bias, int act, float *out, float *scratch) {
     const long p = g->oh * g->ow, k = g->c * g->kh * g->kw;
+    if (few(rows1 - rows0, k, col1 - col0))
+        return conv_gemm_few(packed, m, rows0, rows1, x, g, col0, col1, bias, act, out, scratch);
     // A 1x1 stride-1 unpadded convolution's im2col matrix is the image itself, [C][H W]: a whole strip
     // inside one image is read where it lies. (Not a partial one: the block loads whole vectors, and
     // past the tensor's end there may be no memory.)
     const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->top == 0 && g->left == 0
         && g->oh == g->h && g->ow == g->w;
-    static const __mmask16 all[3] = {0xFFFF, 0xFFFF, 0xFFFF};   // a packed strip is zero past its columns
     for (long j = col0; j < col1; j += NR) {
         const long cols = col1 - j < NR ? col1 - j : NR;
         const float *strip = scratch;
@@ -150,44 +318,12 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
             strip = x + (j / p) * g->c * p + j % p;
             ld = p;
         } else {
-            pack_strip(x, g, j, cols, scratch);
+            ld = strip_ld(cols);
+            pack_strip(x, g, j, cols, 0, k, scratch, ld);
         }
-        if (p < 16) {
-            // Tiny planes: a vector spans more than two images; go column by column.
-            for (long i = rows0; i < rows1; i += MR) {
-                float tmp[MR * NR];
-                struct store flat[3];
-                for (int v = 0; v < 3; v++) flat[v] = (struct store){tmp + 16 * v, 0, 0xFFFF, 0};
-                const long rows = rows1 - i < MR ? rows1 - i : MR;
-                block(3, packed + i * k, strip, ld, k, all, rows, bias + i, act, flat, NR);
-                for (long r = 0; r < rows; r++)
-                    for (long t = 0; t < cols; t++)
-                        out[((j + t) / p * m + i + r) * p + (j + t) % p] = tmp[r * NR + t];
-            }
-            continue;
-        }
-        struct store stores[3];
-        for (int v = 0; v < 3; v++) {
-            const long first = j + 16 * v, n = cols - 16 * v;
-            const long img = first / p, q = first % p;
-            stores[v].at = out + (img * m + rows0) * p + q;
-            stores[v].first = lanes(n < p - q ? n : p - q);
-            stores[v].next = out + ((img + 1) * m + rows0) * p;
-            stores[v].second = n > p - q ? (__mmask16)(lanes(n) & ~lanes(p - q)) : 0;
-        }
-        for (long i = rows0; i < rows1; i += MR) {
-            struct store at[3];
-            for (int v = 0; v < 3; v++) {
-                at[v] = stores[v];
-                at[v].at += (i - rows0) * p;
-                at[v].next += (i - rows0) * p;
-            }
-            const long rows = rows1 - i < MR ? rows1 - i : MR;
-            const float *panel = packed + i * k;
-            if (cols > 32) block(3, panel, strip, ld, k, all, rows, bias + i, act, at, p);
-            else if (cols > 16) block(2, panel, strip, ld, k, all, rows, bias + i, act, at, p);
-            else block(1, panel, strip, ld, k, all, rows, bias + i, act, at, p);
-        }
+        for (long i = rows0; i < rows1; i += MR)
+            panel_strip(packed + i * k, strip, ld, k, rows1 - i < MR ? rows1 - i : MR, i, j, cols, bias, act, out, m, p,
+                        0, 0);
     }
 }
 
@@ -202,9 +338,9 @@ void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, 
             for (int v = 0; v < 3; v++) at[v] = (struct store){c + i * ldc + j + 16 * v, 0, load[v], 0};
             const long rows = m - i < MR ? m - i : MR;
             const float *panel = packed + i * k;
-            if (cols > 32) block(3, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc);
-            else if (cols > 16) block(2, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc);
-            else block(1, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc);
+            if (cols > 32) block(3, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc, 0, 0);
+            else if (cols > 16) block(2, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc, 0, 0);
+            else block(1, panel, b + j, ldb, k, load, rows, zeros, 0, at, ldc, 0, 0);
         }
     }
 }

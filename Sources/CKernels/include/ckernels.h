@@ -74,7 +74,8 @@ void retain_large_blocks(void);
 // [ceil(M / 8) * 8 * K] floats with zero rows past M. conv_gemm then computes output rows
 // [rows0, rows1) (rows0 a multiple of 8) and columns [col0, col1) of the product with the im2col
 // matrix of x, columns numbered over (image, oy, ox) of x's images, im2col-ing 48 columns at a time
-// into scratch (K * 48 floats), and writes act(. + bias) to out [images, M, oH, oW].
+// into scratch (conv_gemm_scratch(rows1 - rows0, K, col1 - col0) floats), and writes act(. + bias) to
+// out [images, M, oH, oW].
 // AVX-512 only: callers check gemm_packed_available() first.
 struct conv_geometry {
     long c, h, w, kh, kw, sh, sw, top, left, dh, dw, oh, ow;
@@ -83,6 +84,7 @@ int gemm_packed_available(void);
 void gemm_pack_weights(const float *a, long m, long k, long lda, float *packed);
 void conv_gemm(const float *packed, long m, long rows0, long rows1, const float *x, const struct conv_geometry *g,
                long col0, long col1, const float *bias, int act, float *out, float *scratch);
+long conv_gemm_scratch(long rows, long k, long cols);
 /// C [M, N] (row stride ldc) = A B for A packed as above and B [K, N] read in place (row stride ldb).
 void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, long n, float *c, long ldc);
 

@@ -72,13 +72,13 @@ func packedConv2d(_ x: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias:
     withUnsafePointer(to: geometry) { gp in
         if strips >= 4 * Parallelism.threads || s.o <= 8 {
             parallelRanges(columns, grain: strip, align: strip) { r in
-                withScratch(k * strip) { scratch in
+                withScratch(conv_gemm_scratch(s.o, k, r.count)) { scratch in
                     conv_gemm(packed, s.o, 0, s.o, x, gp, r.lowerBound, r.upperBound, bias, act.code, out, scratch)
                 }
             }
         } else {
             parallelRanges(s.o, grain: 8, align: 8) { r in
-                withScratch(k * strip) { scratch in
+                withScratch(conv_gemm_scratch(r.count, k, columns)) { scratch in
                     conv_gemm(packed, s.o, r.lowerBound, r.upperBound, x, gp, 0, columns, bias, act.code, out, scratch)
                 }
             }
