@@ -4,9 +4,10 @@
 // matrix: 24 accumulators, and per step of k, 3 vector loads, 8 broadcasts and 24 multiply-adds.
 // The weights are packed once per layer into panels [K][8], so the broadcasts read consecutive
 // floats. The right-hand matrix is im2col'd (conv_gemm) 48 columns at a time into a strip that stays
-// in L1/L2 while every panel of weights passes over it, or read where it lies (gemm_packed). OpenBLAS
-// packs both operands on every call, which at K = 16 to 200 costs about as much as the product, and
-// its bias and activation were a further pass over the output.
+// in L1/L2 while every panel of weights passes over it, or read where it lies (gemm_packed). With few
+// strips and large weights (conv_gemm_few), all the strips are packed a block of k at a time and each
+// panel passes over all of them. OpenBLAS packs both operands on every call, which at K = 16 to 200
+// costs about as much as the product, and its bias and activation were a further pass over the output.
 #include "ckernels.h"
 #include "activation.h"
 #include <immintrin.h>
@@ -172,15 +173,17 @@ static void targets(float *out, long m, long p, long i, long j, long cols, struc
 }
 
 // Strips of at most NARROW columns (49 = 48 + 1 at ResNet's 7x7 stage, 196 = 4 x 48 + 4 at 14x14) take
-// another shape: the panel's 8 rows as the lanes of a 256-bit vector, times a broadcast per column, four
-// steps of k at a time into separate sums. block would spend 8 broadcasts and 8 multiply-adds of 16
-// lanes a step on them; this spends one load, nc broadcasts and nc multiply-adds of 8. sums [nc][MR]
-// start from sums_in (or zero) and end in res.
+// their own kernel (narrow).
 #define NARROW 4
 
 // Row stride of a packed strip of `cols` columns: a narrow strip's rows are packed close, so that its
 // steps of k stay in L1 instead of taking a cache line each.
 static long strip_ld(long cols) { return cols <= NARROW ? NARROW : NR; }
+
+// The panel's 8 rows as the lanes of a 256-bit vector, times a broadcast per column, four steps of k at
+// a time into separate sums. block would spend 8 broadcasts and 8 multiply-adds of 16 lanes a step on
+// a narrow strip; this spends one load, nc broadcasts and nc multiply-adds of 8. Sums [nc][MR] start
+// from sums_in (or zero) and end in res.
 static inline __attribute__((always_inline)) AVX512
 void narrow(const int nc, const float *restrict pa, const float *restrict b, long ldb, long k, const float *sums_in,
             float *res) {
