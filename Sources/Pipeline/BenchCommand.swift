@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed passes; the best is reported, after one untimed warm-up pass.")
     var iterations: Int = 3
 
+    @Option(help: "Rounds of our passes then onnxruntime's, alternated so that both meet the machine in the same state (a shared machine drifts); with more than one, a summary compares the best of each.")
+    var rounds: Int = 1
+
     @Option(help: "Threads (the engine's workers, and onnxruntime's intra-op threads).")
     var threads: Int = 2
 
@@ -46,7 +49,9 @@ struct BenchCommand: ParsableCommand {
     var freezeUntil: String?
 
     func validate() throws {
-        guard batch > 0, iterations > 0, threads > 0, (size ?? 32) >= 32 else { throw ValidationError("--batch, --iterations, --threads must be positive and --size at least 32") }
+        guard batch > 0, iterations > 0, threads > 0, rounds > 0, (size ?? 32) >= 32 else {
+            throw ValidationError("--batch, --iterations, --rounds, --threads must be positive and --size at least 32")
+        }
     }
 
     func run() throws {
@@ -69,38 +74,52 @@ struct BenchCommand: ParsableCommand {
         })
 
         _ = try net.run(x, layers: [tap])
-        var best = Double.infinity
-        for _ in 0..<iterations {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try net.run(x, layers: [tap])
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        let ours = Double(batch) / best
-        let gflops = 2 * Double(macs) * Double(batch) / best / 1e9
-        print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB",
-                     model.rawValue, tap, batch, threads, ours, best * 1000 / Double(batch), gflops, 100 * gflops / peak, peak,
-                     Double(macs) / 1e9, peakRSSMiB()))
-        if profile {
-            convProfile = [:]
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try net.run(x, layers: [tap])
-            let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            for (key, t) in (convProfile ?? [:]).sorted(by: { $0.value.seconds > $1.value.seconds }) {
-                print(String(format: "  %6.1f ms %5.1f%%  %3dx  %@", t.seconds * 1000, 100 * t.seconds / total, t.calls, key))
+        var bestOurs = 0.0, bestTheirs = 0.0, ratios: [Double] = []
+        for round in 1...rounds {
+            var best = Double.infinity
+            for _ in 0..<iterations {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try net.run(x, layers: [tap])
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
-            print(String(format: "  %6.1f ms total pass, %.1f ms outside convolutions", total * 1000,
-                         (total - (convProfile ?? [:]).values.reduce(0) { $0 + $1.seconds }) * 1000))
-            convProfile = nil
-        }
-        let core = String(cString: openblas_get_corename())
-        print("OpenBLAS kernels: \(core)" + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (forced by OPENBLAS_CORETYPE=\($0))" } ?? " (detected)"))
-        if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil && core.lowercased() == "haswell" && cpuHasAVX512() {
-            print("note: this CPU has AVX-512 but OPENBLAS_CORETYPE selects AVX2 kernels, about half the FP32 throughput; unset it to let OpenBLAS choose")
-        }
-        if let theirs = try onnxruntime(tap: node, size: size) {
+            let ours = Double(batch) / best
+            bestOurs = max(bestOurs, ours)
+            let gflops = 2 * Double(macs) * Double(batch) / best / 1e9
+            print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB",
+                         model.rawValue, tap, batch, threads, ours, best * 1000 / Double(batch), gflops, 100 * gflops / peak, peak,
+                         Double(macs) / 1e9, peakRSSMiB()) + (rounds > 1 ? " (round \(round) of \(rounds))" : ""))
+            if round == 1 {
+                if profile { try printProfile(net, x, tap) }
+                let core = String(cString: openblas_get_corename())
+                print("OpenBLAS kernels: \(core)" + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (forced by OPENBLAS_CORETYPE=\($0))" } ?? " (detected)"))
+                if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil && core.lowercased() == "haswell" && cpuHasAVX512() {
+                    print("note: this CPU has AVX-512 but OPENBLAS_CORETYPE selects AVX2 kernels, about half the FP32 throughput; unset it to let OpenBLAS choose")
+                }
+            }
+            guard let theirs = try onnxruntime(tap: node, size: size) else { return }
+            bestTheirs = max(bestTheirs, theirs)
+            ratios.append(ours / theirs)
             print(String(format: "onnxruntime %@ batch %d, %d threads: %.1f images/s", model.rawValue, batch, threads, theirs))
             print(String(format: "ratio pipeline / onnxruntime: %.2f", ours / theirs))
         }
+        if rounds > 1 {
+            print(String(format: "best of %d rounds: pipeline %.1f images/s, onnxruntime %.1f images/s, ratio %.2f (rounds: %@)",
+                         rounds, bestOurs, bestTheirs, bestOurs / bestTheirs, ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+        }
+    }
+
+    /// Each kind of convolution's time over one more pass.
+    func printProfile(_ net: Model, _ x: Tensor, _ tap: String) throws {
+        convProfile = [:]
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try net.run(x, layers: [tap])
+        let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        for (key, t) in (convProfile ?? [:]).sorted(by: { $0.value.seconds > $1.value.seconds }) {
+            print(String(format: "  %6.1f ms %5.1f%%  %3dx  %@", t.seconds * 1000, 100 * t.seconds / total, t.calls, key))
+        }
+        print(String(format: "  %6.1f ms total pass, %.1f ms outside convolutions", total * 1000,
+                     (total - (convProfile ?? [:]).values.reduce(0) { $0 + $1.seconds }) * 1000))
+        convProfile = nil
     }
 
     /// Training images/s: zeroGrad, forward in training mode, cross-entropy and backward, timed
