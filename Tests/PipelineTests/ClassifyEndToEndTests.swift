@@ -82,19 +82,6 @@ final class ClassifyEndToEndTests: XCTestCase {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// What `body` prints on standard output (file descriptor 1, redirected to a file meanwhile).
-    func capturingStandardOutput(_ body: () throws -> Void) throws -> String {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("stdout-\(UUID().uuidString)").path
-        fflush(stdout)
-        let saved = dup(STDOUT_FILENO), fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        dup2(fd, STDOUT_FILENO)
-        close(fd)
-        defer { fflush(stdout); dup2(saved, STDOUT_FILENO); close(saved) }
-        try body()
-        fflush(stdout)
-        return try String(contentsOfFile: file, encoding: .utf8)
-    }
-
     /// The number after `prefix` in `text`.
     func number(after prefix: String, in text: String, line: UInt = #line) throws -> Double {
         let range = try XCTUnwrap(text.range(of: prefix), "no `\(prefix)` in: \(text)", line: line)

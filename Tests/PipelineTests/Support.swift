@@ -32,3 +32,16 @@ func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> (diff: Flo
     let diff = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
     return (diff, b.map(abs).max() ?? 0)
 }
+
+/// What `body` prints on standard output (file descriptor 1, redirected to a file meanwhile).
+func capturingStandardOutput(_ body: () throws -> Void) throws -> String {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("stdout-\(UUID().uuidString)").path
+    fflush(stdout)
+    let saved = dup(STDOUT_FILENO), fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    dup2(fd, STDOUT_FILENO)
+    close(fd)
+    defer { fflush(stdout); dup2(saved, STDOUT_FILENO); close(saved) }
+    try body()
+    fflush(stdout)
+    return try String(contentsOfFile: file, encoding: .utf8)
+}
