@@ -174,13 +174,13 @@ final class OpsTests: XCTestCase {
         }
     }
 
-    /// Narrow planes with many channels (ResNet's 7x7 stage from batch 4 on) go through conv2d to F(4x4),
+    /// Narrow planes with many channels (ResNet's 7x7 stage from batch 2 on) go through conv2d to F(4x4),
     /// in chunks of at least 48 tiles that cross images; a single image keeps the matrix product.
     func testNarrowWinogradThroughConv2dMatchesPlainLoop() {
         let g = Conv2dGeometry(kernel: 3, padding: 1)
         forEachGemmPath { path in
         var rng = SeededRandom(state: 21)
-        for (n, h, w, act) in [(4, 7, 7, Activation.relu), (5, 9, 11, .none), (2, 12, 10, .relu6)] {
+        for (n, h, w, act) in [(4, 7, 7, Activation.relu), (5, 9, 11, .none), (2, 12, 10, .relu6), (2, 7, 7, .relu)] {
             let (c, o) = (128, 136)
             let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: h, ow: w)
             XCTAssertTrue(winogradApplies(g, s), "\(n)x\(h)x\(w) takes Winograd")

@@ -17,7 +17,7 @@ import Foundation
 /// Whether conv2d takes the Winograd path: 3x3, stride 1, no dilation or groups, and enough
 /// channels and tiles for the products to beat one im2col matrix product (32 tiles of F(2x2): ResNet-18's
 /// 14x14 stage at batch 1 is 15% faster by Winograd). Planes narrower than `winogradMinWidth` take it
-/// only with many channels and at least 16 tiles of F(4x4) (`winogradNarrowApplies`).
+/// only with many channels and at least 8 tiles of F(4x4) (`winogradNarrowApplies`).
 func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
     guard g.kernel == (3, 3) && g.stride == (1, 1) && g.dilation == (1, 1) && g.groups == 1 && s.c >= 16 && s.o >= 16 else {
         return false
@@ -32,13 +32,13 @@ func winogradApplies(_ g: Conv2dGeometry, _ s: ConvShape) -> Bool {
 let winogradMinWidth = 13
 
 /// 7 to 12 wide, Winograd pays by F(4x4) when both sides have at least 128 channels, so that the
-/// products outweigh the transforms, and there are at least 16 tiles. ResNet-18's 7x7 512-channel stage
+/// products outweigh the transforms, and there are at least 8 tiles. ResNet-18's 7x7 512-channel stage
 /// (4 tiles of 4x4 an image, covering 8x8 as F(2x2)'s 16 do, with 44% fewer multiplies), 3 convolutions:
-/// batch 32 64 -> 39 ms, batch 8 19 -> 8 ms, batch 4 12 -> 6 ms; batch 2 7 -> 6 ms, batch 1 (4 tiles)
+/// batch 32 64 -> 39 ms, batch 8 19 -> 8 ms, batch 4 12 -> 6 ms, batch 2 7 -> 6 ms; batch 1 (4 tiles)
 /// 4 -> 6 ms, which is why a single image keeps conv_gemm. F(2x2) at batch 32 took the same time as
 /// conv_gemm: its chunks held 24 tiles, too few for the 16 MB of weights they each streamed.
 func winogradNarrowApplies(_ s: ConvShape) -> Bool {
-    s.ow >= 7 && s.c >= 128 && s.o >= 128 && s.n * ((s.oh + 3) / 4) * ((s.ow + 3) / 4) >= 16
+    s.ow >= 7 && s.c >= 128 && s.o >= 128 && s.n * ((s.oh + 3) / 4) * ((s.ow + 3) / 4) >= 8
 }
 
 /// Output tile side: 4 from this width up (F(4x4, 3x3)), and on narrow planes, else 2. (ResNet-18,
