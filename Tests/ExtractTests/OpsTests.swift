@@ -389,9 +389,12 @@ final class OpsTests: XCTestCase {
             let act = activations[i % activations.count]
             let x = rng.tensor([n, c, size, size]).map { $0 * 3 }, wt = rng.tensor([c, 1, g.kernel.h, g.kernel.w])
             let bias = (0..<c).map { _ in Float.random(in: -3...3, using: &rng) }
-            assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: act),
-                        conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act), relative: 1e-5,
-                        "depthwise \(size)x\(size) k\(g.kernel.h) s\(g.stride.h) d\(g.dilation.h) pad \(g.padding) c\(c) n\(n) \(act)")
+            let expected = conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act)
+            // Weights arranged by each worker, and once, by a layer's cache.
+            for cache in [nil, WeightCache()] {
+                assertClose(conv2d(x, weight: wt, bias: bias, geometry: g, activation: act, cache: cache), expected, relative: 1e-5,
+                            "depthwise \(size)x\(size) k\(g.kernel.h) s\(g.stride.h) d\(g.dilation.h) pad \(g.padding) c\(c) n\(n) \(act) cached \(cache != nil)")
+            }
         }
     }
 }

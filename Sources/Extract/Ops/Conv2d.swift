@@ -119,7 +119,13 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeome
                     let shape = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)
                     let (x, w, b) = (xp.baseAddress!, wp.baseAddress!, bp.baseAddress!)
                     if g.groups == c && o == c && weight.shape[1] == 1 {
-                        depthwiseConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
+                        if let cache {
+                            cache.depthwise(weight.data, c: c, taps: g.kernel.h * g.kernel.w).withUnsafeBufferPointer { wt in
+                                depthwiseConv2d(x, weight: w, bias: b, shape, g, activation, into: op, interleaved: wt.baseAddress!)
+                            }
+                        } else {
+                            depthwiseConv2d(x, weight: w, bias: b, shape, g, activation, into: op)
+                        }
                     } else if winogradApplies(g, shape) {
                         let tile = winogradTile(shape)
                         if let cache {

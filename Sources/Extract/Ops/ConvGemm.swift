@@ -10,12 +10,13 @@ import Foundation
 let packedGemmAvailable = gemm_packed_available() != 0
 nonisolated(unsafe) var packedGemmEnabled = packedGemmAvailable
 
-/// Forms of a layer's weights derived on first use (Winograd-transformed, packed for conv_gemm) and
+/// Forms of a layer's weights derived on first use (Winograd-transformed, packed for conv_gemm,
+/// interleaved for the depthwise kernel) and
 /// kept for as long as the layer's weight array keeps its storage. The cache holds a reference to
 /// that storage, so changing the layer's weights (fine-tuning) copies them to new storage, and the
 /// next call sees the change and derives its forms again.
 final class WeightCache: @unchecked Sendable {
-    enum Form: Hashable { case winograd(tile: Int, packed: Bool), packed }
+    enum Form: Hashable { case winograd(tile: Int, packed: Bool), packed, depthwise }
 
     private let lock = NSLock()
     private var source: [Float] = []
@@ -44,6 +45,13 @@ final class WeightCache: @unchecked Sendable {
     func winograd(_ weight: [Float], o: Int, c: Int, tile: Int) -> [Float] {
         form(.winograd(tile: tile, packed: packedGemmEnabled), of: weight, count: winogradWeightCount(o: o, c: c, tile: tile)) { w, u in
             winogradGemmWeights(w, o: o, c: c, tile: tile, into: u)
+        }
+    }
+
+    /// Depthwise weights [C, 1, kH, kW] interleaved in blocks of 16 channels, as depthwise_blocked reads them.
+    func depthwise(_ weight: [Float], c: Int, taps: Int) -> [Float] {
+        form(.depthwise, of: weight, count: depthwiseInterleavedCount(c: c, taps: taps)) { w, wt in
+            depthwiseInterleavedWeights(w, c: c, taps: taps, into: wt)
         }
     }
 
