@@ -30,6 +30,16 @@ func assertClose(_ a: Tensor, _ b: Tensor, relative tol: Float = 1e-4, _ what: S
     XCTAssertLessThanOrEqual(diff / scale, tol, "\(what): max abs diff \(diff), scale \(scale)", file: file, line: line)
 }
 
+/// winogradConv2d in chunks of at most `chunk` floats, however few tiles that leaves them, against the plain loop.
+func assertWinogradMatchesPlainLoop(_ x: Tensor, _ wt: Tensor, _ bias: [Float], _ s: ConvShape, _ g: Conv2dGeometry,
+                                    _ act: Activation, tile: Int, chunk: Int, _ what: String,
+                                    file: StaticString = #filePath, line: UInt = #line) {
+    let fast = Tensor(shape: [s.n, s.o, s.oh, s.ow]) { out in
+        winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk, minTiles: 1)
+    }
+    assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act), what, file: file, line: line)
+}
+
 /// Runs `body` with conv2d's packed-weight path (CKernels' conv_gemm) on, where the machine has it,
 /// and with the im2col + OpenBLAS path that other machines take, naming the path.
 func forEachGemmPath(_ body: (String) -> Void) {
@@ -135,13 +145,8 @@ final class OpsTests: XCTestCase {
             let bias = (0..<o).map { _ in Float.random(in: -1...1, using: &rng) }
             let act: Activation = [.none, .relu, .relu6, .relu][trial % 4]
             let (oh, ow) = g.outputSize(height: h, width: w)
-            let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)
-            let fast = Tensor(shape: [n, o, oh, ow]) { out in
-                winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk,
-                               minTiles: 1)
-            }
-            assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
-                        "winograd F(\(tile)x\(tile)) with \(path) trial \(trial) \(g)")
+            assertWinogradMatchesPlainLoop(x, wt, bias, ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow), g, act,
+                                           tile: tile, chunk: chunk, "winograd F(\(tile)x\(tile)) with \(path) trial \(trial) \(g)")
         }
         }
     }
@@ -161,13 +166,9 @@ final class OpsTests: XCTestCase {
                     let x = rng.tensor([n, c, h, w]).map { $0 * 4 }, wt = rng.tensor([o, c, 3, 3])
                     let bias = (0..<o).map { _ in Float.random(in: -3...3, using: &rng) }
                     let act = acts[(trial + tile + chunk) % acts.count]
-                    let s = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: h, ow: w)
-                    let fast = Tensor(shape: [n, o, h, w]) { out in
-                        winogradConv2d(x.data, weight: wt.data, bias: bias, s, g, act, into: out, tile: tile, chunkFloats: chunk,
-                                       minTiles: 1)
-                    }
-                    assertClose(fast, conv2dReference(x, weight: wt, bias: bias, geometry: g, activation: act),
-                                "winograd F(\(tile)x\(tile)) with \(path) \(h)x\(w) \(act) chunk \(chunk)")
+                    assertWinogradMatchesPlainLoop(x, wt, bias, ConvShape(n: n, c: c, h: h, w: w, o: o, oh: h, ow: w), g, act,
+                                                   tile: tile, chunk: chunk,
+                                                   "winograd F(\(tile)x\(tile)) with \(path) \(h)x\(w) \(act) chunk \(chunk)")
                 }
             }
         }
