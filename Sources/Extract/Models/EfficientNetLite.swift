@@ -35,6 +35,10 @@ struct EfficientNetLite: Network {
         /// Emits each convolution's and BatchNorm's output (`_blocks.3._expand_conv`, `_blocks.3._bn0`, ...);
         /// the ReLU6 after them is one shared module (`_swish`) in the reference, so it has no tap of its own.
         func forward(_ x: Tensor, _ taps: Taps) throws -> Tensor {
+            if let y = taps.fusedInvertedResidual(x, expand: expand, depthwise: depthwise, project: project,
+                                                  activation: .relu6, residual: residual) {
+                return y
+            }
             var y = try expand.map { try taps.conv($0, x, activation: .relu6) } ?? x
             y = try taps.conv(depthwise, y, activation: .relu6)
             y = try taps.conv(project, y)
