@@ -68,8 +68,19 @@ struct EfficientNetLite: Network {
     }
 
     func forward(_ x: Tensor, _ taps: Taps) throws {
-        var y = try taps.conv(stem, x, activation: .relu6, then: "stem")
-        for (i, block) in blocks.enumerated() {
+        var y: Tensor
+        var rest = blocks[...]
+        // Where blocks are fused (batch 1), the stem runs as the first block's expansion (it has none).
+        if let first = blocks.first, first.expand == nil, !first.residual,
+           let fused = taps.fusedInvertedResidual(x, expand: stem, depthwise: first.depthwise, project: first.project,
+                                                  activation: .relu6, residual: false, inner: ["stem"]) {
+            y = fused
+            try taps.emit("_blocks.0", y)
+            rest = blocks.dropFirst()
+        } else {
+            y = try taps.conv(stem, x, activation: .relu6, then: "stem")
+        }
+        for (i, block) in zip(rest.indices, rest) {
             y = try block.forward(y, taps)
             try taps.emit("_blocks.\(i)", y)
         }

@@ -11,12 +11,14 @@
 import CKernels
 import Dispatch
 
-/// A 1x1 convolution of the block, weights packed for conv_gemm.
+/// A convolution of the block with groups 1, weights packed for conv_gemm: the 1x1 projection, and
+/// the expansion, 1x1 but for EfficientNet's stem, which runs as the first block's expansion.
 struct PointwiseWeights {
     let packed: UnsafePointer<Float>
     let bias: UnsafePointer<Float>
     let outChannels: Int
     let activation: Activation
+    var geometry = Conv2dGeometry(kernel: 1)
 }
 
 /// The depthwise convolution of the block, weights interleaved for depthwise_blocked and bias
@@ -40,23 +42,31 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
                       depthwise dw: DepthwiseWeights, project: PointwiseWeights, residual: Bool,
                       into out: UnsafeMutablePointer<Float>, bandBytes: Int = invertedResidualBandBytes) {
     let e = expand?.outChannels ?? c, o = project.outChannels
+    // The expansion's geometry, and the size of its output planes, which the depthwise convolution reads.
+    let eg = expand?.geometry ?? Conv2dGeometry(kernel: 1)
+    let pointwise = eg == Conv2dGeometry(kernel: 1)
+    let (eh, ew) = eg.outputSize(height: h, width: w)
     let g = dw.geometry
-    let (oh, ow) = g.outputSize(height: h, width: w)
-    precondition(!residual || (o == c && oh == h && ow == w), "invertedResidual: a residual needs equal shapes")
+    let (oh, ow) = g.outputSize(height: eh, width: ew)
+    precondition(!residual || (o == c && oh == h && ow == w && pointwise), "invertedResidual: a residual needs equal shapes")
     let (sh, reach) = (g.stride.h, g.dilation.h * (g.kernel.h - 1) + 1)   // input rows an output row spans
     // Output rows per step down a band, and the expanded rows (the buffer's height) they read.
-    let band = min(oh, max(1, (max(reach, bandBytes / (e * w * 4)) - reach) / sh + 1))
+    let band = min(oh, max(1, (max(reach, bandBytes / (e * ew * 4)) - reach) / sh + 1))
     let cap = (band - 1) * sh + reach
+    // Input rows the expansion of `cap` rows reads.
+    let (esh, ereach) = (eg.stride.h, eg.dilation.h * (eg.kernel.h - 1) + 1)
+    let capIn = pointwise ? cap : (cap - 1) * esh + ereach
+    let ek = c * eg.kernel.h * eg.kernel.w
     let parts = n >= Parallelism.threads ? 1 : min(oh, (Parallelism.threads + n - 1) / n)
 
     // Per worker: the input rows (expansion only), the expanded rows, the depthwise and projected
     // outputs of one step, then conv_gemm's and depthwise_blocked's own scratch; each a whole
     // number of cache lines.
     func lines(_ floats: Int) -> Int { (floats + 15) / 16 * 16 }
-    let inputFloats = expand == nil ? 0 : lines(c * cap * w)
-    let expandedFloats = lines(e * cap * w), depthwiseFloats = lines(e * band * ow), projectedFloats = lines(o * band * ow)
-    let gemmFloats = lines(max(expand == nil ? 0 : conv_gemm_scratch(e, c, cap * w), conv_gemm_scratch(o, e, band * ow)))
-    var largest = depthwiseGeometry(g, c: e, h: cap, w: w, oh: band, ow: ow, top: g.padding.top)
+    let inputFloats = expand == nil ? 0 : lines(c * capIn * w)
+    let expandedFloats = lines(e * cap * ew), depthwiseFloats = lines(e * band * ow), projectedFloats = lines(o * band * ow)
+    let gemmFloats = lines(max(expand == nil ? 0 : conv_gemm_scratch(e, ek, cap * ew), conv_gemm_scratch(o, e, band * ow)))
+    var largest = depthwiseGeometry(g, c: e, h: cap, w: ew, oh: band, ow: ow, top: g.padding.top)
     let scratchFloats = inputFloats + expandedFloats + depthwiseFloats + projectedFloats + gemmFloats
         + depthwise_scratch_floats(&largest)
 
@@ -74,27 +84,43 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
                 while r0 < end {
                     let r1 = min(r0 + band, end)
                     // Input rows r0 ..< r1 read, clipped to the image (the rest is padding).
-                    let a = max(0, r0 * sh - g.padding.top), b = min(h, (r1 - 1) * sh - g.padding.top + reach)
+                    let a = max(0, r0 * sh - g.padding.top), b = min(eh, (r1 - 1) * sh - g.padding.top + reach)
                     var from = a
                     if held.contains(a) {
                         // Rows the previous step expanded move to the top of the buffer.
                         let shift = a - held.lowerBound, keep = held.upperBound - a
                         if shift > 0 {
                             for ch in 0..<e {
-                                let plane = expanded + ch * cap * w
-                                (plane).update(from: plane + shift * w, count: keep * w)
+                                let plane = expanded + ch * cap * ew
+                                plane.update(from: plane + shift * ew, count: keep * ew)
                             }
                         }
                         from = held.upperBound
                     }
                     if from < b {
-                        if let expand {
+                        if let expand, pointwise {
                             for ch in 0..<c {
                                 (input + ch * cap * w + (from - a) * w).update(from: xi + ch * h * w + from * w, count: (b - from) * w)
                             }
                             var geo = pointwiseGeometry(c: c, h: cap, w: w)
                             conv_gemm(expand.packed, e, 0, e, input, &geo, (from - a) * w, (b - a) * w, expand.bias,
                                       expand.activation.code, expanded, gemmScratch)
+                        } else if let expand {
+                            // Input rows q0 ..< q1 (past the image: padding, zero) into the buffer's
+                            // rows 0 ..< q1 - q0; expanded rows from ..< b are then its output rows
+                            // 0 ..< b - from, written from the buffer's row from - a.
+                            let q0 = from * esh - eg.padding.top, q1 = (b - 1) * esh - eg.padding.top + ereach
+                            let (c0, c1) = (max(q0, 0), min(q1, h))
+                            for ch in 0..<c {
+                                let rows = input + ch * capIn * w
+                                if c0 > q0 { rows.update(repeating: 0, count: (c0 - q0) * w) }
+                                if c1 > c0 { (rows + (c0 - q0) * w).update(from: xi + ch * h * w + c0 * w, count: (c1 - c0) * w) }
+                                if q1 > max(c1, c0) { (rows + (max(c1, c0) - q0) * w).update(repeating: 0, count: (q1 - max(c1, c0)) * w) }
+                            }
+                            var geo = conv_geometry(c: c, h: capIn, w: w, kh: eg.kernel.h, kw: eg.kernel.w, sh: esh, sw: eg.stride.w,
+                                                    top: 0, left: eg.padding.left, dh: eg.dilation.h, dw: eg.dilation.w, oh: cap, ow: ew)
+                            conv_gemm(expand.packed, e, 0, e, input, &geo, 0, (b - from) * ew, expand.bias,
+                                      expand.activation.code, expanded + (from - a) * ew, gemmScratch)
                         } else {
                             for ch in 0..<c {
                                 (expanded + ch * cap * w + (from - a) * w).update(from: xi + ch * h * w + from * w, count: (b - from) * w)
@@ -104,11 +130,11 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
                     held = a..<b
                     // Rows of the buffer past the image's last are its bottom padding: zero.
                     if b - a < cap {
-                        for ch in 0..<e { (expanded + ch * cap * w + (b - a) * w).update(repeating: 0, count: (cap - (b - a)) * w) }
+                        for ch in 0..<e { (expanded + ch * cap * ew + (b - a) * ew).update(repeating: 0, count: (cap - (b - a)) * ew) }
                     }
                     // The depthwise convolution of output rows r0 ..< r1, reading the buffer as an image
                     // of `cap` rows whose row 0 is input row a.
-                    var geo = depthwiseGeometry(g, c: e, h: cap, w: w, oh: r1 - r0, ow: ow, top: g.padding.top + a - r0 * sh)
+                    var geo = depthwiseGeometry(g, c: e, h: cap, w: ew, oh: r1 - r0, ow: ow, top: g.padding.top + a - r0 * sh)
                     for block in 0..<(e + 15) / 16 {
                         depthwise_blocked(expanded, &geo, dw.interleaved + block * 16 * g.kernel.h * g.kernel.w,
                                           dw.paddedBias + block * 16, dw.activation.code, block, 0, r1 - r0, dwOut, dwScratch)
@@ -153,24 +179,31 @@ let invertedResidualMinBytes = 1 << 20
 extension Taps {
     /// `project(depthwise(expand(x)))` (+ x when `residual`), expand and depthwise followed by
     /// `activation`, fused by invertedResidual when it applies (a small batch on the machine's
-    /// conv_gemm kernel, planes high enough, and no output inside the block asked for); nil otherwise.
+    /// conv_gemm kernel, expanded planes large enough, and no output inside the block asked for, nor
+    /// any of `inner`); nil otherwise. `expand` is 1x1, or any convolution with groups 1 when there
+    /// is no residual (EfficientNet's stem before its first block).
     func fusedInvertedResidual(_ x: Tensor, expand: Conv2d?, depthwise: Conv2d, project: Conv2d, activation: Activation,
-                               residual: Bool) -> Tensor? {
+                               residual: Bool, inner: [String] = []) -> Tensor? {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let convs = [expand, depthwise, project].compactMap { $0 }
-        guard packedGemmEnabled, n <= invertedResidualMaxBatch, depthwise.outChannels * h * w * 4 >= invertedResidualMinBytes, !listing,
+        let eg = expand?.geometry(height: h, width: w) ?? Conv2dGeometry(kernel: 1)
+        let (eh, ew) = eg.outputSize(height: h, width: w)
+        guard packedGemmEnabled, n <= invertedResidualMaxBatch, depthwise.outChannels * eh * ew * 4 >= invertedResidualMinBytes,
+              !listing, !inner.contains(where: wants),
               !convs.contains(where: { $0.separateBN != nil || wants($0.name) || $0.bnName.map(wants) == true }),
-              depthwise.groups == depthwise.outChannels, depthwise.weight.shape[1] == 1
+              depthwise.groups == depthwise.outChannels, depthwise.weight.shape[1] == 1, expand?.groups ?? 1 == 1,
+              !residual || eg == Conv2dGeometry(kernel: 1)
         else { return nil }
         let e = depthwise.outChannels, o = project.outChannels
-        let g = depthwise.geometry(height: h, width: w)
-        let (oh, ow) = g.outputSize(height: h, width: w)
-        let taps = g.kernel.h * g.kernel.w
-        countMultiplyAdds(n * ((expand == nil ? 0 : e * c * h * w) + e * taps * oh * ow + o * e * oh * ow))
+        let g = depthwise.geometry(height: eh, width: ew)
+        let (oh, ow) = g.outputSize(height: eh, width: ew)
+        let taps = g.kernel.h * g.kernel.w, ek = c * eg.kernel.h * eg.kernel.w
+        countMultiplyAdds(n * ((expand == nil ? 0 : e * ek * eh * ew) + e * taps * oh * ow + o * e * oh * ow))
         let start = convProfile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         defer {
             if convProfile != nil {
-                let key = "fused \(expand == nil ? "" : "1x1 \(c)->\(e) + ")depthwise \(g.kernel.h)x\(g.kernel.w)/\(g.stride.h) + 1x1 ->\(o) \(h)x\(w)"
+                let first = expand == nil ? "" : "\(eg.kernel.h)x\(eg.kernel.w)/\(eg.stride.h) \(c)->\(e) + "
+                let key = "fused \(first)depthwise \(g.kernel.h)x\(g.kernel.w)/\(g.stride.h) + 1x1 ->\(o) \(h)x\(w)"
                 let t = convProfile?[key] ?? (0, 0)
                 convProfile?[key] = (t.seconds + Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, t.calls + 1)
             }
@@ -178,7 +211,7 @@ extension Taps {
         func bias(_ conv: Conv2d, padded: Int) -> [Float] {
             (0..<padded).map { $0 < conv.outChannels ? conv.bias?[$0] ?? 0 : 0 }
         }
-        let expandPacked = expand.map { $0.derived.packed($0.weight.data, o: e, k: c) } ?? []
+        let expandPacked = expand.map { $0.derived.packed($0.weight.data, o: e, k: ek) } ?? []
         let expandBias = expand.map { bias($0, padded: e) } ?? []
         let dwWeights = depthwise.derived.depthwise(depthwise.weight.data, c: e, taps: taps)
         let dwBias = bias(depthwise, padded: (e + 15) / 16 * 16)
@@ -195,7 +228,8 @@ extension Taps {
                                         invertedResidual(
                                             xp.baseAddress!, n: n, c: c, h: h, w: w,
                                             expand: expand == nil ? nil : PointwiseWeights(packed: ep.baseAddress!, bias: eb.baseAddress!,
-                                                                                           outChannels: e, activation: activation),
+                                                                                           outChannels: e, activation: activation,
+                                                                                           geometry: eg),
                                             depthwise: DepthwiseWeights(interleaved: dp.baseAddress!, paddedBias: db.baseAddress!,
                                                                         geometry: g, activation: activation),
                                             project: PointwiseWeights(packed: pp.baseAddress!, bias: pb.baseAddress!,
