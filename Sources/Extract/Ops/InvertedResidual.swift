@@ -78,12 +78,13 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
             for unit in units {
                 let (image, part) = unit.quotientAndRemainder(dividingBy: parts)
                 let xi = x + image * c * h * w, yi = out + image * o * oh * ow
-                var held = 0..<0   // input rows expanded in `expanded`, the first at its row 0
+                var held = 0..<0   // rows of the expanded planes held in `expanded`, the first at its row 0
                 var r0 = part * oh / parts
                 let end = (part + 1) * oh / parts
                 while r0 < end {
                     let r1 = min(r0 + band, end)
-                    // Input rows r0 ..< r1 read, clipped to the image (the rest is padding).
+                    // Rows of the expanded planes that output rows r0 ..< r1 read, clipped to the
+                    // planes (the rest is the depthwise convolution's padding).
                     let a = max(0, r0 * sh - g.padding.top), b = min(eh, (r1 - 1) * sh - g.padding.top + reach)
                     var from = a
                     if held.contains(a) {
@@ -128,12 +129,12 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
                         }
                     }
                     held = a..<b
-                    // Rows of the buffer past the image's last are its bottom padding: zero.
+                    // Rows of the buffer past the planes' last are the bottom padding: zero.
                     if b - a < cap {
                         for ch in 0..<e { (expanded + ch * cap * ew + (b - a) * ew).update(repeating: 0, count: (cap - (b - a)) * ew) }
                     }
                     // The depthwise convolution of output rows r0 ..< r1, reading the buffer as an image
-                    // of `cap` rows whose row 0 is input row a.
+                    // of `cap` rows whose row 0 is row a of the expanded planes.
                     var geo = depthwiseGeometry(g, c: e, h: cap, w: ew, oh: r1 - r0, ow: ow, top: g.padding.top + a - r0 * sh)
                     for block in 0..<(e + 15) / 16 {
                         depthwise_blocked(expanded, &geo, dw.interleaved + block * 16 * g.kernel.h * g.kernel.w,
