@@ -81,26 +81,51 @@ final class InvertedResidualTests: XCTestCase {
         }
     }
 
-    /// EfficientNet-Lite0 at batch 1 takes the fused path for its 100x100 and 50x50 blocks at 200x200,
-    /// the stem with the first, and still matches onnxruntime's outputs (make_models.py) within the
-    /// golden tests' 1e-4; block 3, whose inner outputs are asked for, is not fused. (The model's
-    /// golden tests ask for the stem's output, so there the first block runs fused without it.)
-    func testEfficientNetLite0FusesItsLargeBlocksAndMatchesGolden() throws {
+    /// `arch` at batch 1 on the golden tests' 200x200 input and random weights: the blocks in `fused`
+    /// (convProfile's keys) take the fused path, and the outputs at `taps` match onnxruntime's
+    /// (make_models.py) within the golden tests' 1e-4.
+    private func assertFusedBlocksMatchGolden(_ arch: Architecture, taps: [String], fused expected: [String],
+                                              file: StaticString = #filePath, line: UInt = #line) throws {
         try XCTSkipUnless(packedGemmAvailable, "conv_gemm needs AVX-512")
-        let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/efficientnet_lite0.safetensors"))
-        let golden = try StateDict.load(path: Fixtures.path(".fixtures/models/efficientnet_lite0.golden.safetensors"))
-        let taps = ["_blocks.0", "_blocks.3._project_conv", "_blocks.15"]
-        let model = try Model(.efficientnet_lite0, weights: weights, layers: taps)
+        let weights = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).safetensors"))
+        let golden = try StateDict.load(path: Fixtures.path(".fixtures/models/\(arch.rawValue).golden.safetensors"))
+        let model = try Model(arch, weights: weights, layers: taps)
         convProfile = [:]
         defer { convProfile = nil }
         let outputs = try model.run(try XCTUnwrap(golden["input@200"]), layers: taps)
-        let fused = (convProfile ?? [:]).keys.filter { $0.hasPrefix("fused") }.sorted()
-        XCTAssertEqual(fused, ["fused 1x1/1 16->96 + depthwise 3x3/2 + 1x1 ->24 100x100",
-                               "fused 1x1/1 24->144 + depthwise 3x3/1 + 1x1 ->24 50x50",
-                               "fused 3x3/2 3->32 + depthwise 3x3/1 + 1x1 ->16 200x200"])
+        XCTAssertEqual((convProfile ?? [:]).keys.filter { $0.hasPrefix("fused") }.sorted(), expected.sorted(), file: file, line: line)
         for tap in taps {
-            let expected = try XCTUnwrap(golden["\(tap)@200"]), got = try XCTUnwrap(outputs[tap])
-            assertClose(got, expected, relative: 1e-4, "efficientnet_lite0 \(tap)@200")
+            let want = try XCTUnwrap(golden["\(tap)@200"], file: file, line: line), got = try XCTUnwrap(outputs[tap], file: file, line: line)
+            assertClose(got, want, relative: 1e-4, "\(arch) \(tap)@200", file: file, line: line)
         }
+    }
+
+    /// EfficientNet-Lite0: the 100x100 and 50x50 blocks, the stem with the first; block 3, whose
+    /// inner outputs are asked for, is not fused. (The model's golden tests ask for the stem's
+    /// output, so there the first block runs fused without it.)
+    func testEfficientNetLite0FusesItsLargeBlocksAndMatchesGolden() throws {
+        try assertFusedBlocksMatchGolden(.efficientnet_lite0, taps: ["_blocks.0", "_blocks.3._project_conv", "_blocks.15"], fused: [
+            "fused 3x3/2 3->32 + depthwise 3x3/1 + 1x1 ->16 200x200",
+            "fused 1x1/1 16->96 + depthwise 3x3/2 + 1x1 ->24 100x100",
+            "fused 1x1/1 24->144 + depthwise 3x3/1 + 1x1 ->24 50x50",
+        ])
+    }
+
+    /// MobileNet v2 (fixed padding 1, not TF "same"): the stem with the first block, and blocks 2 to 4.
+    func testMobileNetV2FusesItsLargeBlocksAndMatchesGolden() throws {
+        try assertFusedBlocksMatchGolden(.mobilenet_v2, taps: ["features.1", "features.3", "features.17"], fused: [
+            "fused 3x3/2 3->32 + depthwise 3x3/1 + 1x1 ->16 200x200",
+            "fused 1x1/1 16->96 + depthwise 3x3/2 + 1x1 ->24 100x100",
+            "fused 1x1/1 24->144 + depthwise 3x3/1 + 1x1 ->24 50x50",
+            "fused 1x1/1 24->144 + depthwise 3x3/2 + 1x1 ->32 50x50",
+        ])
+    }
+
+    /// MobileNet v3 large: only block 2 has expanded planes of 1 MiB or more and no
+    /// squeeze-and-excitation (ReLU; the stem, with Hardswish, stays apart).
+    func testMobileNetV3LargeFusesItsLargeBlockAndMatchesGolden() throws {
+        try assertFusedBlocksMatchGolden(.mobilenet_v3_large, taps: ["features.2", "features.15", "avgpool"], fused: [
+            "fused 1x1/1 16->64 + depthwise 3x3/2 + 1x1 ->24 100x100",
+        ])
     }
 }

@@ -28,7 +28,14 @@ struct MobileNetV2: Network {
             residual = stride == 1 && c == out
         }
 
+        /// Outputs inside the block that fusing it (InvertedResidual.swift) would not produce.
+        var inner: [String] { [expand?.name, expand.map { "\($0.name).2" }, depthwise.name, "\(depthwise.name).2", "\(name).conv"].compactMap { $0 } }
+
         func forward(_ x: Tensor, _ taps: Taps) throws -> Tensor {
+            if let y = taps.fusedInvertedResidual(x, expand: expand?.conv, depthwise: depthwise.conv, project: project,
+                                                  activation: .relu6, residual: residual, inner: inner) {
+                return y
+            }
             var y = try expand.map { try $0(x, taps) } ?? x
             y = try depthwise(y, taps)
             y = try taps.conv(project, y)
@@ -59,8 +66,20 @@ struct MobileNetV2: Network {
     }
 
     func forward(_ x: Tensor, _ taps: Taps) throws {
-        var y = try stem(x, taps)
-        for (i, block) in blocks.enumerated() {
+        var y: Tensor
+        var rest = blocks[...]
+        // Where blocks are fused (batch 1), the stem runs as the first block's expansion (it has none).
+        if let first = blocks.first, first.expand == nil, !first.residual,
+           let fused = taps.fusedInvertedResidual(x, expand: stem.conv, depthwise: first.depthwise.conv, project: first.project,
+                                                  activation: .relu6, residual: false,
+                                                  inner: [stem.name, "\(stem.name).2"] + first.inner) {
+            y = fused
+            try taps.emit("features.1", y)
+            rest = blocks.dropFirst()
+        } else {
+            y = try stem(x, taps)
+        }
+        for (i, block) in zip(rest.indices, rest) {
             y = try block.forward(y, taps)
             try taps.emit("features.\(i + 1)", y)
         }

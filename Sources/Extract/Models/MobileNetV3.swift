@@ -83,6 +83,15 @@ struct MobileNetV3: Network {
         }
 
         func forward(_ x: Tensor, _ taps: Taps) throws -> Tensor {
+            // Blocks without squeeze-and-excitation can run fused (InvertedResidual.swift).
+            if se == nil,
+               let y = taps.fusedInvertedResidual(
+                   x, expand: expand?.conv, depthwise: depthwise.conv, project: project.conv, activation: depthwise.activation,
+                   residual: residual,
+                   inner: [expand?.name, expand.map { "\($0.name).2" }, depthwise.name, "\(depthwise.name).2", project.name,
+                           "\(name).block"].compactMap { $0 }) {
+                return y
+            }
             var y = try expand.map { try $0(x, taps) } ?? x
             y = try depthwise(y, taps)
             if let se { y = try se(y, taps) }
