@@ -128,4 +128,15 @@ final class InvertedResidualTests: XCTestCase {
             "fused 1x1/1 16->64 + depthwise 3x3/2 + 1x1 ->24 100x100",
         ])
     }
+
+    /// With 8 workers, EfficientNet-Lite0's 50-row outputs at 200x200 would leave each worker bands
+    /// of 6 rows, under invertedResidualMinBandRows: only the stem and first block (100 rows) fuse.
+    func testShortBandsKeepBlocksApart() throws {
+        let threads = Parallelism.threads
+        Parallelism.threads = 8
+        defer { Parallelism.threads = threads }
+        try assertFusedBlocksMatchGolden(.efficientnet_lite0, taps: ["_blocks.0", "_blocks.15"], fused: [
+            "fused 3x3/2 3->32 + depthwise 3x3/1 + 1x1 ->16 200x200",
+        ])
+    }
 }

@@ -57,7 +57,7 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
     let (esh, ereach) = (eg.stride.h, eg.dilation.h * (eg.kernel.h - 1) + 1)
     let capIn = pointwise ? cap : (cap - 1) * esh + ereach
     let ek = c * eg.kernel.h * eg.kernel.w
-    let parts = n >= Parallelism.threads ? 1 : min(oh, (Parallelism.threads + n - 1) / n)
+    let parts = invertedResidualParts(n: n, oh: oh)
 
     // Per worker: the input rows (expansion only), the expanded rows, the depthwise and projected
     // outputs of one step, then conv_gemm's and depthwise_blocked's own scratch; each a whole
@@ -160,6 +160,11 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
     }
 }
 
+/// Bands of output rows each image is cut into: at batch 1, one per worker.
+func invertedResidualParts(n: Int, oh: Int) -> Int {
+    n >= Parallelism.threads ? 1 : min(oh, (Parallelism.threads + n - 1) / n)
+}
+
 /// A 1x1 stride-1 convolution over a c x h x w image, as conv_gemm reads it.
 private func pointwiseGeometry(c: Int, h: Int, w: Int) -> conv_geometry {
     conv_geometry(c: c, h: h, w: w, kh: 1, kw: 1, sh: 1, sw: 1, top: 0, left: 0, dh: 1, dw: 1, oh: h, ow: w)
@@ -172,6 +177,9 @@ private func depthwiseGeometry(_ g: Conv2dGeometry, c: Int, h: Int, w: Int, oh: 
 
 /// Batches up to this size run blocks fused (measured on EfficientNet-Lite0: see invertedResidual).
 let invertedResidualMaxBatch = 1
+/// Output rows a worker's band needs for the blocks to be fused: each band expands again the rows its
+/// kernel shares with the band above (with many cores, 56 rows in 16 bands would expand 50% more).
+let invertedResidualMinBandRows = 8
 /// Expanded planes of at least this many bytes an image, more than a core's L2: EfficientNet-Lite0's
 /// 112x112 and 56x56 stages. On smaller planes the weights weigh more than the activations, and
 /// each step of a band streams them again (the 14x14 stage's blocks took 0.65 ms fused, 0.39 apart).
@@ -198,6 +206,7 @@ extension Taps {
         let e = depthwise.outChannels, o = project.outChannels
         let g = depthwise.geometry(height: eh, width: ew)
         let (oh, ow) = g.outputSize(height: eh, width: ew)
+        guard oh / invertedResidualParts(n: n, oh: oh) >= invertedResidualMinBandRows else { return nil }
         let taps = g.kernel.h * g.kernel.w, ek = c * eg.kernel.h * eg.kernel.w
         countMultiplyAdds(n * ((expand == nil ? 0 : e * ek * eh * ew) + e * taps * oh * ow + o * e * oh * ow))
         let start = convProfile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
