@@ -61,13 +61,13 @@ final class InvertedResidualTests: XCTestCase {
                                     project.1.withUnsafeBufferPointer { pb in
                                         invertedResidual(
                                             x.data, n: t.n, c: t.c, h: t.h, w: t.w,
-                                            expand: expand == nil ? nil : PointwiseWeights(packed: ep.baseAddress!, bias: eb.baseAddress!,
-                                                                                           outChannels: e, activation: .relu6,
-                                                                                           geometry: eg),
+                                            expand: expand == nil ? nil : PackedConvWeights(packed: ep.baseAddress!, bias: eb.baseAddress!,
+                                                                                            outChannels: e, activation: .relu6,
+                                                                                            geometry: eg),
                                             depthwise: DepthwiseWeights(interleaved: dp.baseAddress!, paddedBias: db.baseAddress!,
                                                                         geometry: g, activation: .relu6),
-                                            project: PointwiseWeights(packed: pp.baseAddress!, bias: pb.baseAddress!,
-                                                                      outChannels: t.o, activation: .none),
+                                            project: PackedConvWeights(packed: pp.baseAddress!, bias: pb.baseAddress!,
+                                                                       outChannels: t.o, activation: .none),
                                             residual: residual, into: out, bandBytes: t.bandBytes)
                                     }
                                 }

@@ -12,8 +12,8 @@ import CKernels
 import Dispatch
 
 /// A convolution of the block with groups 1, weights packed for conv_gemm: the 1x1 projection, and
-/// the expansion, 1x1 but for EfficientNet's stem, which runs as the first block's expansion.
-struct PointwiseWeights {
+/// the expansion, 1x1 but for a stem that runs as the first block's expansion (any kernel and stride).
+struct PackedConvWeights {
     let packed: UnsafePointer<Float>
     let bias: UnsafePointer<Float>
     let outChannels: Int
@@ -38,24 +38,23 @@ let invertedResidualBandBytes = 320 << 10
 /// with its bias and activation; equal to the three convolutions run one after another, but for the
 /// order of the sums in conv_gemm's narrow strips. `bandBytes`: see invertedResidualBandBytes (tests
 /// make it small to cross many bands). conv_gemm's kernel only (AVX-512: packedGemmAvailable).
-func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, expand: PointwiseWeights?,
-                      depthwise dw: DepthwiseWeights, project: PointwiseWeights, residual: Bool,
+func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, expand: PackedConvWeights?,
+                      depthwise dw: DepthwiseWeights, project: PackedConvWeights, residual: Bool,
                       into out: UnsafeMutablePointer<Float>, bandBytes: Int = invertedResidualBandBytes) {
     let e = expand?.outChannels ?? c, o = project.outChannels
     // The expansion's geometry, and the size of its output planes, which the depthwise convolution reads.
     let eg = expand?.geometry ?? Conv2dGeometry(kernel: 1)
-    let pointwise = eg == Conv2dGeometry(kernel: 1)
     let (eh, ew) = eg.outputSize(height: h, width: w)
     let g = dw.geometry
     let (oh, ow) = g.outputSize(height: eh, width: ew)
-    precondition(!residual || (o == c && oh == h && ow == w && pointwise), "invertedResidual: a residual needs equal shapes")
+    precondition(!residual || (o == c && oh == h && ow == w && eg == Conv2dGeometry(kernel: 1)), "invertedResidual: a residual needs equal shapes")
     let (sh, reach) = (g.stride.h, g.dilation.h * (g.kernel.h - 1) + 1)   // input rows an output row spans
     // Output rows per step down a band, and the expanded rows (the buffer's height) they read.
     let band = min(oh, max(1, (max(reach, bandBytes / (e * ew * 4)) - reach) / sh + 1))
     let cap = (band - 1) * sh + reach
     // Input rows the expansion of `cap` rows reads.
     let (esh, ereach) = (eg.stride.h, eg.dilation.h * (eg.kernel.h - 1) + 1)
-    let capIn = pointwise ? cap : (cap - 1) * esh + ereach
+    let capIn = (cap - 1) * esh + ereach
     let ek = c * eg.kernel.h * eg.kernel.w
     let parts = invertedResidualParts(n: n, oh: oh)
 
@@ -99,17 +98,11 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
                         from = held.upperBound
                     }
                     if from < b {
-                        if let expand, pointwise {
-                            for ch in 0..<c {
-                                (input + ch * cap * w + (from - a) * w).update(from: xi + ch * h * w + from * w, count: (b - from) * w)
-                            }
-                            var geo = pointwiseGeometry(c: c, h: cap, w: w)
-                            conv_gemm(expand.packed, e, 0, e, input, &geo, (from - a) * w, (b - a) * w, expand.bias,
-                                      expand.activation.code, expanded, gemmScratch)
-                        } else if let expand {
+                        if let expand {
                             // Input rows q0 ..< q1 (past the image: padding, zero) into the buffer's
                             // rows 0 ..< q1 - q0; expanded rows from ..< b are then its output rows
-                            // 0 ..< b - from, written from the buffer's row from - a.
+                            // 0 ..< b - from, written from the buffer's row from - a. (A 1x1 expansion
+                            // copies rows from ..< b, and conv_gemm reads its strips in place.)
                             let q0 = from * esh - eg.padding.top, q1 = (b - 1) * esh - eg.padding.top + ereach
                             let (c0, c1) = (max(q0, 0), min(q1, h))
                             for ch in 0..<c {
@@ -239,13 +232,13 @@ extension Taps {
                                     projectBias.withUnsafeBufferPointer { pb in
                                         invertedResidual(
                                             xp.baseAddress!, n: n, c: c, h: h, w: w,
-                                            expand: expand == nil ? nil : PointwiseWeights(packed: ep.baseAddress!, bias: eb.baseAddress!,
-                                                                                           outChannels: e, activation: activation,
-                                                                                           geometry: eg),
+                                            expand: expand == nil ? nil : PackedConvWeights(packed: ep.baseAddress!, bias: eb.baseAddress!,
+                                                                                            outChannels: e, activation: activation,
+                                                                                            geometry: eg),
                                             depthwise: DepthwiseWeights(interleaved: dp.baseAddress!, paddedBias: db.baseAddress!,
                                                                         geometry: g, activation: activation),
-                                            project: PointwiseWeights(packed: pp.baseAddress!, bias: pb.baseAddress!,
-                                                                      outChannels: o, activation: .none),
+                                            project: PackedConvWeights(packed: pp.baseAddress!, bias: pb.baseAddress!,
+                                                                       outChannels: o, activation: .none),
                                             residual: residual, into: out)
                                     }
                                 }
