@@ -46,6 +46,29 @@ void gather_strided(const float *restrict src, long stride, float *restrict dst,
     }
 }
 
+CLONES
+void deinterleave_row(const float *restrict line, long s, long rows, long x0, long x1, long width, float *restrict out,
+                      long ld) {
+    for (long d = 0; d < rows; d++) {
+        float *row = out + d * ld;
+        for (long x = 0; x < x0; x++) row[x] = 0;
+        for (long x = x1; x < width; x++) row[x] = 0;
+    }
+    if (s == 4 && rows == 4) {
+        // Four rows at once: each 4-float group of the line goes one float to each row.
+        #pragma clang loop vectorize_width(8) interleave_count(1)
+        for (long x = x0; x < x1; x++) {
+            out[x] = line[4 * x];
+            out[ld + x] = line[4 * x + 1];
+            out[2 * ld + x] = line[4 * x + 2];
+            out[3 * ld + x] = line[4 * x + 3];
+        }
+        return;
+    }
+    for (long d = 0; d < rows; d++)
+        for (long x = x0; x < x1; x++) out[d * ld + x] = line[s * x + d];
+}
+
 static inline __attribute__((always_inline))
 void max_into(float *restrict acc, const float *restrict src, long n) {
     #pragma clang loop vectorize_width(8) interleave_count(1)

@@ -197,6 +197,36 @@ final class OpsTests: XCTestCase {
         XCTAssertFalse(winogradApplies(g, ConvShape(n: 32, c: 128, h: 7, w: 7, o: 32, oh: 7, ow: 7)), "few output channels")
     }
 
+    /// Strided convolutions whose kernel spans three strides go through conv2d by space to depth and
+    /// Winograd (SpaceToDepth.swift): AlexNet's 11x11/4 stem, on one image (blocks and Winograd split
+    /// across the workers) and several (whole images per worker); 5x5/2 with odd sizes and TF "same"
+    /// padding; 9x9/3 whose padding leaves different first columns for different offsets in a block.
+    func testSpaceToDepthThroughConv2dMatchesPlainLoop() {
+        let cases: [(n: Int, c: Int, h: Int, w: Int, o: Int, g: Conv2dGeometry, act: Activation)] = [
+            (1, 3, 99, 99, 64, Conv2dGeometry(kernel: 11, stride: 4, padding: 2), .relu),
+            (3, 3, 67, 70, 64, Conv2dGeometry(kernel: 11, stride: 4, padding: 2), .relu),
+            (3, 4, 29, 27, 16, Conv2dGeometry(kernel: 5, stride: 2, padding: 2), .none),
+            (2, 4, 30, 33, 24, .same(kernel: 5, stride: 2, inputSize: (30, 33)), .relu6),
+            (2, 2, 50, 47, 16, Conv2dGeometry(kernel: 9, stride: 3, padding: 1), .none),
+        ]
+        forEachGemmPath { path in
+            var rng = SeededRandom(state: 31)
+            for t in cases {
+                let (oh, ow) = t.g.outputSize(height: t.h, width: t.w)
+                let s = ConvShape(n: t.n, c: t.c, h: t.h, w: t.w, o: t.o, oh: oh, ow: ow)
+                XCTAssertNotNil(spaceToDepthShape(t.g, s), "\(t.g) on \(t.n)x\(t.c)x\(t.h)x\(t.w) takes space to depth")
+                let x = rng.tensor([t.n, t.c, t.h, t.w]), wt = rng.tensor([t.o, t.c, t.g.kernel.h, t.g.kernel.w])
+                let bias = (0..<t.o).map { _ in Float.random(in: -1...1, using: &rng) }
+                assertClose(conv2d(x, weight: wt, bias: bias, geometry: t.g, activation: t.act, cache: WeightCache()),
+                            conv2dReference(x, weight: wt, bias: bias, geometry: t.g, activation: t.act),
+                            "space to depth with \(path) \(t.g) on \(t.n)x\(t.c)x\(t.h)x\(t.w)")
+            }
+        }
+        let stem = ConvShape(n: 1, c: 3, h: 224, w: 224, o: 64, oh: 112, ow: 112)
+        XCTAssertNil(spaceToDepthShape(Conv2dGeometry(kernel: 7, stride: 2, padding: 3), stem), "ResNet's 7x7/2 spans 4 strides")
+        XCTAssertNil(spaceToDepthShape(Conv2dGeometry(kernel: 3, stride: 2, padding: 1), stem), "3x3/2 spans 2 strides")
+    }
+
     /// The SIMD depthwise sweep on EfficientNet's geometries: widths across the 16-lane boundary,
     /// stride 2, TF "same" padding.
     func testDepthwiseMatchesPlainLoop() {

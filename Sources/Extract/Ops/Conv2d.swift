@@ -83,7 +83,8 @@ public struct Conv2dGeometry: Equatable, Sendable {
     }
 }
 
-/// Convolution. 3x3 stride-1 convolutions with enough channels use Winograd (Winograd.swift);
+/// Convolution. 3x3 stride-1 convolutions with enough channels use Winograd (Winograd.swift), and so
+/// do strided ones whose kernel spans at most three strides, rewritten by space to depth (SpaceToDepth.swift);
 /// depthwise convolutions (groups == channels) run in SIMD blocks of 16 channels (Depthwise.swift);
 /// the rest are one matrix product with the layer's packed weights where the CPU has AVX-512
 /// (ConvGemm.swift), else im2col and OpenBLAS sgemm, several small images per sgemm.
@@ -105,7 +106,9 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeome
     let start = convProfile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
     defer {
         if convProfile != nil {
-            let path = g.groups == c && g.groups > 1 ? "depthwise" : winogradApplies(g, ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)) ? "winograd"
+            let shape = ConvShape(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow)
+            let path = g.groups == c && g.groups > 1 ? "depthwise" : winogradApplies(g, shape) ? "winograd"
+                : spaceToDepthShape(g, shape) != nil ? "space-to-depth winograd"
                 : packedGemmEnabled && g.groups == 1 ? "gemm" : "im2col"
             let key = "\(path) \(g.kernel.h)x\(g.kernel.w)/\(g.stride.h) \(c)->\(o) \(h)x\(w)"
             let t = convProfile?[key] ?? (0, 0)
@@ -135,6 +138,8 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: [Float]?, geometry g: Conv2dGeome
                         } else {
                             winogradConv2d(x, weight: w, bias: b, shape, g, activation, into: op, tile: tile)
                         }
+                    } else if let t = spaceToDepthShape(g, shape) {
+                        spaceToDepthConv2d(x, weight: weight.data, bias: b, shape, g, t, activation, cache: cache, into: op)
                     } else if packedGemmEnabled && g.groups == 1 {
                         let packed = (cache ?? WeightCache()).packed(weight.data, o: o, k: c * g.kernel.h * g.kernel.w)
                         packed.withUnsafeBufferPointer { p in

@@ -16,7 +16,7 @@ nonisolated(unsafe) var packedGemmEnabled = packedGemmAvailable
 /// that storage, so changing the layer's weights (fine-tuning) copies them to new storage, and the
 /// next call sees the change and derives its forms again.
 final class WeightCache: @unchecked Sendable {
-    enum Form: Hashable { case winograd(tile: Int, packed: Bool), packed, depthwise }
+    enum Form: Hashable { case winograd(tile: Int, packed: Bool), spaceToDepthWinograd(tile: Int, packed: Bool), packed, depthwise }
 
     private let lock = NSLock()
     private var source: [Float] = []
@@ -45,6 +45,18 @@ final class WeightCache: @unchecked Sendable {
     func winograd(_ weight: [Float], o: Int, c: Int, tile: Int) -> [Float] {
         form(.winograd(tile: tile, packed: packedGemmEnabled), of: weight, count: winogradWeightCount(o: o, c: c, tile: tile)) { w, u in
             winogradGemmWeights(w, o: o, c: c, tile: tile, into: u)
+        }
+    }
+
+    /// Winograd's U (as `winograd`) of the space-to-depth weights of a strided convolution (SpaceToDepth.swift).
+    func spaceToDepthWinograd(_ weight: [Float], o: Int, c: Int, geometry g: Conv2dGeometry, tile: Int) -> [Float] {
+        let blocks = c * g.stride.h * g.stride.w
+        return form(.spaceToDepthWinograd(tile: tile, packed: packedGemmEnabled), of: weight,
+                    count: winogradWeightCount(o: o, c: blocks, tile: tile)) { w, u in
+            withScratch(o * blocks * 9) { w3 in
+                spaceToDepthWeights(w, o: o, c: c, g, into: w3)
+                winogradGemmWeights(w3, o: o, c: blocks, tile: tile, into: u)
+            }
         }
     }
 
