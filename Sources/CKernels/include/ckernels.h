@@ -59,9 +59,9 @@ void bias_act(const float *src, float *dst, long n, float bias, int act);
 
 /// dst[x] = src[x * stride] for x < n: an im2col row of a strided convolution.
 void gather_strided(const float *src, long stride, float *dst, long n);
-/// Space to depth of one input row: out[d * ld + x] = line[s x + d] for d < rows and x in [x0, x1),
-/// zero for x in [0, x0) and [x1, width).
-void deinterleave_row(const float *line, long s, long rows, long x0, long x1, long width, float *out, long ld);
+/// Space to depth of one input row: out[d * ld + x] = line[s x + d] for d < s and x in [x0[d], x1[d]),
+/// zero for the rest of [0, width).
+void deinterleave_row(const float *line, long s, const long *x0, const long *x1, long width, float *out, long ld);
 
 /// One plane of max pooling (kernel k, stride s, padding p counted as -inf): src h x w -> dst oh x ow.
 /// row holds w + 2 p + k + s * ow floats.

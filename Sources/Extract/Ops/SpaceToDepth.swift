@@ -28,11 +28,8 @@ func spaceToDepth(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry
                   into z: UnsafeMutablePointer<Float>) {
     let st = g.stride.h, top = g.padding.top, left = g.padding.left, plane = t.h * t.w
     // Columns X whose input column st X + dx - left lies in [0, W), for each dx.
-    let columns = (0..<st).map { dx in
-        let x0 = min(t.w, max(0, (left - dx + st - 1) / st))
-        return (x0, max(x0, min(t.w, (s.w + left - dx + st - 1) / st)))
-    }
-    let uniform = columns.allSatisfy { $0 == columns[0] }
+    let x0 = (0..<st).map { dx in min(t.w, max(0, (left - dx + st - 1) / st)) }
+    let x1 = (0..<st).map { dx in max(x0[dx], min(t.w, (s.w + left - dx + st - 1) / st)) }
     parallelRanges(t.n * s.c * st, grain: 2) { units in
         for unit in units {
             let (imageChannel, dy) = unit.quotientAndRemainder(dividingBy: st)
@@ -44,14 +41,7 @@ func spaceToDepth(_ x: UnsafePointer<Float>, _ s: ConvShape, _ g: Conv2dGeometry
                     for dx in 0..<st { (dst + dx * plane + y * t.w).update(repeating: 0, count: t.w) }
                     continue
                 }
-                let line = src + iy * s.w - left
-                if uniform {
-                    deinterleave_row(line, st, st, columns[0].0, columns[0].1, t.w, dst + y * t.w, plane)
-                } else {
-                    for dx in 0..<st {
-                        deinterleave_row(line + dx, st, 1, columns[dx].0, columns[dx].1, t.w, dst + dx * plane + y * t.w, plane)
-                    }
-                }
+                deinterleave_row(src + iy * s.w - left, st, x0, x1, t.w, dst + y * t.w, plane)
             }
         }
     }
