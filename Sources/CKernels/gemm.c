@@ -356,3 +356,42 @@ void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, 
         }
     }
 }
+
+// gemv_rows: four rows of the weights at a time, so that each vector of x, which stays in L1, is loaded
+// once for four multiply-adds, and four streams from memory are in flight. With one image a fully
+// connected layer is bound by reading its weights (AlexNet's fc6: 151 MB); OpenBLAS's sgemv read
+// them at 27 GB/s on two cores of this machine, this loop at 34, the same as a plain sum of the array.
+AVX512 void gemv_rows(const float *w, long rows, long k, const float *x, float *y) {
+    const __mmask16 tail = (__mmask16)((1u << (k % 16)) - 1);
+    const long kv = k - k % 16;
+    long r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = w + r * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (long j = 0; j < kv; j += 16) {
+            __m512 v = _mm512_loadu_ps(x + j);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + j), v, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + j), v, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + j), v, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + j), v, a3);
+        }
+        if (tail) {
+            __m512 v = _mm512_maskz_loadu_ps(tail, x + kv);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + kv), v, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + kv), v, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + kv), v, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + kv), v, a3);
+        }
+        y[r] = _mm512_reduce_add_ps(a0);
+        y[r + 1] = _mm512_reduce_add_ps(a1);
+        y[r + 2] = _mm512_reduce_add_ps(a2);
+        y[r + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; r < rows; r++) {
+        const float *wr = w + r * k;
+        __m512 a = _mm512_setzero_ps();
+        for (long j = 0; j < kv; j += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(wr + j), _mm512_loadu_ps(x + j), a);
+        if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + kv), _mm512_maskz_loadu_ps(tail, x + kv), a);
+        y[r] = _mm512_reduce_add_ps(a);
+    }
+}

@@ -105,6 +105,10 @@ final class OpsTests: XCTestCase {
                 assertClose(linear(x, weight: w, bias: b + b, activation: act, cache: cache),
                             linearReference(x, weight: w, bias: b + b, activation: act), "\(path) linear n \(n) \(act)")
             }
+            // One image with whole vectors only (no masked tail) and rows past the last four.
+            let x1 = rng.tensor([1, 512]), w1 = rng.tensor([7, 512])
+            assertClose(linear(x1, weight: w1, bias: nil, activation: .none, cache: cache),
+                        linearReference(x1, weight: w1, bias: nil, activation: .none), "\(path) linear 7 x 512")
         }
     }
 

@@ -90,6 +90,9 @@ void conv_gemm(const float *packed, long m, long rows0, long rows1, const float 
 long conv_gemm_scratch(long rows, long k, long cols);
 /// C [M, N] (row stride ldc) = A B for A packed as above and B [K, N] read in place (row stride ldb).
 void gemm_packed(const float *packed, long m, long k, const float *b, long ldb, long n, float *c, long ldc);
+/// y[r] = sum_j w[r * k + j] x[j] for r < rows: one image through a fully connected layer, the weights
+/// [rows, k] read once, in order. AVX-512 only, as above.
+void gemv_rows(const float *w, long rows, long k, const float *x, float *y);
 
 // Worker pool (pool.c): runs fn(ctx, chunk) for chunk in 0..<chunks on the calling thread and the
 // pool's threads, each taking the next unclaimed chunk; returns when all are done. The pool starts

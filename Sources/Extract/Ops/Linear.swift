@@ -1,5 +1,6 @@
 // Fully connected layers (torch.nn.Linear), element-wise ops, and flattening.
 import CBLAS
+import CKernels
 
 /// y = act(x W^T + b). x: [N, I], weight: [O, I], bias: [O] -> [N, O]
 /// The output features are split across the workers, each running sgemm on its rows of W.
@@ -25,8 +26,11 @@ func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Activation,
             weight.data.withUnsafeBufferPointer { wp in
                 b.withUnsafeBufferPointer { bp in
                     parallelRanges(o, grain: 64, align: 16) { r in
-                        if n == 1 {
-                            // One image: sgemv reads the weights once, where sgemm would first pack them.
+                        if n == 1 && packedGemmEnabled {
+                            // One image: the weights read once, four rows at a time (gemm.c).
+                            gemv_rows(wp.baseAddress! + r.lowerBound * i, r.count, i, xp.baseAddress!, op + r.lowerBound)
+                        } else if n == 1 {
+                            // sgemv reads the weights once, where sgemm would first pack them.
                             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(r.count), Int32(i), 1,
                                         wp.baseAddress! + r.lowerBound * i, Int32(i), xp.baseAddress!, 1, 0,
                                         op + r.lowerBound, 1)
