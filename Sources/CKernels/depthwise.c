@@ -276,7 +276,7 @@ void depthwise_blocked(const float *x, const depthwise_geometry *g, const float 
                        long block, long y0, long y1, float *out, float *scratch) {
     const long c0 = block * LANES, valid = g->c - c0 < LANES ? g->c - c0 : LANES;
     const long rs = row_pixels(g), band = band_rows(g);
-    const long plane = g->h * g->w, oplane = g->oh * g->ow;
+    const long plane = g->plane, oplane = g->oh * g->ow;
     float *buf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *obuf = buf + band_input_rows(g, band) * rs * LANES;
     const float *in[LANES];

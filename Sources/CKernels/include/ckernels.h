@@ -108,8 +108,10 @@ void pool_for(long workers, long chunks, void (*fn)(void *ctx, long chunk), void
 
 /// A depthwise convolution of one image: input c x h x w, output c x oh x ow, kernel kh x kw,
 /// strides sh, sw, dilations dh, dw, and the padding on top and left (oh and ow imply the rest).
+/// `plane`: floats from one input channel to the next, h * w for an image, more for planes that sit
+/// in the top h rows of taller ones (rows past h count as padding).
 typedef struct {
-    long c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, top, left;
+    long c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, top, left, plane;
 } depthwise_geometry;
 
 /// Weights w [c][taps] and biases as depthwise_blocked reads them: wt[(b * taps + t) * 16 + l] =
@@ -122,7 +124,7 @@ long depthwise_scratch_floats(const depthwise_geometry *g);
 
 /// Output rows y0 ..< y1 of channels 16 block ..< min(16 block + 16, c) of one image:
 /// out[ch][y][x] = act(bias[ch] + sum_ij w[ch][i][j] * x[ch][y sh + i dh - top][x sw + j dw - left]),
-/// zero outside the input. x: [c][h][w], out: [c][oh][ow]; wt, bt: the block's own taps * 16 weights
+/// zero outside the input. x: [c][plane] (each plane's first h * w), out: [c][oh][ow]; wt, bt: the block's own taps * 16 weights
 /// and 16 biases as depthwise_pack_weights arranges them.
 void depthwise_blocked(const float *x, const depthwise_geometry *g, const float *wt, const float *bt, int act,
                        long block, long y0, long y1, float *out, float *scratch);

@@ -13,7 +13,7 @@ func depthwiseConv2d(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bi
                      interleaved: UnsafePointer<Float>? = nil) {
     let geometry = depthwise_geometry(c: s.c, h: s.h, w: s.w, oh: s.oh, ow: s.ow, kh: g.kernel.h, kw: g.kernel.w,
                                       sh: g.stride.h, sw: g.stride.w, dh: g.dilation.h, dw: g.dilation.w,
-                                      top: g.padding.top, left: g.padding.left)
+                                      top: g.padding.top, left: g.padding.left, plane: s.h * s.w)
     let blocks = (s.c + 15) / 16, taps = g.kernel.h * g.kernel.w
     let parts = rowBands(units: s.n * blocks, rows: s.oh)
     // The bias in blocks of 16, zero past the last channel, beside interleaved weights.

@@ -122,13 +122,10 @@ func invertedResidual(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
                         }
                     }
                     held = a..<b
-                    // Rows of the buffer past the planes' last are the bottom padding: zero.
-                    if b - a < cap {
-                        for ch in 0..<e { (expanded + ch * cap * ew + (b - a) * ew).update(repeating: 0, count: (cap - (b - a)) * ew) }
-                    }
                     // The depthwise convolution of output rows r0 ..< r1, reading the buffer as an image
-                    // of `cap` rows whose row 0 is row a of the expanded planes.
-                    var geo = depthwiseGeometry(g, c: e, h: cap, w: ew, oh: r1 - r0, ow: ow, top: g.padding.top + a - r0 * sh)
+                    // of b - a rows (past them, padding) whose row 0 is row a of the expanded planes.
+                    var geo = depthwiseGeometry(g, c: e, h: b - a, w: ew, oh: r1 - r0, ow: ow, top: g.padding.top + a - r0 * sh,
+                                                plane: cap * ew)
                     for block in 0..<(e + 15) / 16 {
                         depthwise_blocked(expanded, &geo, dw.interleaved + block * 16 * g.kernel.h * g.kernel.w,
                                           dw.paddedBias + block * 16, dw.activation.code, block, 0, r1 - r0, dwOut, dwScratch)
@@ -163,9 +160,11 @@ private func pointwiseGeometry(c: Int, h: Int, w: Int) -> conv_geometry {
     conv_geometry(c: c, h: h, w: w, kh: 1, kw: 1, sh: 1, sw: 1, top: 0, left: 0, dh: 1, dw: 1, oh: h, ow: w)
 }
 
-private func depthwiseGeometry(_ g: Conv2dGeometry, c: Int, h: Int, w: Int, oh: Int, ow: Int, top: Int) -> depthwise_geometry {
+/// `plane`: floats between channels (h * w unless the planes sit in taller ones).
+private func depthwiseGeometry(_ g: Conv2dGeometry, c: Int, h: Int, w: Int, oh: Int, ow: Int, top: Int,
+                               plane: Int? = nil) -> depthwise_geometry {
     depthwise_geometry(c: c, h: h, w: w, oh: oh, ow: ow, kh: g.kernel.h, kw: g.kernel.w, sh: g.stride.h, sw: g.stride.w,
-                       dh: g.dilation.h, dw: g.dilation.w, top: top, left: g.padding.left)
+                       dh: g.dilation.h, dw: g.dilation.w, top: top, left: g.padding.left, plane: plane ?? h * w)
 }
 
 /// Batches up to this size run blocks fused. At batch 32 fusing made no difference to EfficientNet-Lite0
