@@ -76,18 +76,20 @@ struct BenchCommand: ParsableCommand {
         _ = try net.run(x, layers: [tap])
         var bestOurs = 0.0, bestTheirs = 0.0, ratios: [Double] = []
         for round in 1...rounds {
-            var best = Double.infinity
+            var best = Double.infinity, sum = 0.0
             for _ in 0..<iterations {
                 let start = DispatchTime.now().uptimeNanoseconds
                 _ = try net.run(x, layers: [tap])
-                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                best = min(best, seconds)
+                sum += seconds
             }
             let ours = Double(batch) / best
             bestOurs = max(bestOurs, ours)
             let gflops = 2 * Double(macs) * Double(batch) / best / 1e9
-            print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB",
+            print(String(format: "pipeline    %@ up to %@, batch %d, %d threads: %.1f images/s, %.2f ms/image, %.1f GFLOP/s (%.0f%% of sgemm peak %.0f GFLOP/s), %.2f GMAC/image, peak RSS %.0f MiB, mean over the passes %.1f images/s",
                          model.rawValue, tap, batch, threads, ours, best * 1000 / Double(batch), gflops, 100 * gflops / peak, peak,
-                         Double(macs) / 1e9, peakRSSMiB()) + (rounds > 1 ? " (round \(round) of \(rounds))" : ""))
+                         Double(macs) / 1e9, peakRSSMiB(), Double(batch * iterations) / sum) + (rounds > 1 ? " (round \(round) of \(rounds))" : ""))
             if round == 1 {
                 if profile { try printProfile(net, x, tap) }
                 let core = String(cString: openblas_get_corename())
