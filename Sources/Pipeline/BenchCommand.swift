@@ -39,7 +39,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Python with onnxruntime for the comparison (default: .cache/venv/bin/python if present); `none` skips it.", valueName: "path"))
     var python: String?
 
-    @Flag(help: "Also time each kind of convolution (with --train: each layer's forward and backward) over --iterations more passes (the least of each kind), and print the table.")
+    @Flag(help: "Also time each kind of convolution over --iterations more passes, the least of each kind (with --train: each layer's forward and backward over one more step), and print the table.")
     var profile = false
 
     @Flag(help: "Time a training step instead (forward in training mode, cross-entropy, backward; then the SGD step apart).")
