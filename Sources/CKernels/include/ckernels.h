@@ -124,8 +124,8 @@ long depthwise_scratch_floats(const depthwise_geometry *g);
 
 /// Output rows y0 ..< y1 of channels 16 block ..< min(16 block + 16, c) of one image:
 /// out[ch][y][x] = act(bias[ch] + sum_ij w[ch][i][j] * x[ch][y sh + i dh - top][x sw + j dw - left]),
-/// zero outside the input. x: [c][plane] (each plane's first h * w), out: [c][oh][ow]; wt, bt: the block's own taps * 16 weights
-/// and 16 biases as depthwise_pack_weights arranges them.
+/// zero outside the input. x: [c][plane] (each plane's first h * w read), out: [c][oh][ow]; wt, bt:
+/// the block's own taps * 16 weights and 16 biases as depthwise_pack_weights arranges them.
 void depthwise_blocked(const float *x, const depthwise_geometry *g, const float *wt, const float *bt, int act,
                        long block, long y0, long y1, float *out, float *scratch);
 

@@ -3,7 +3,8 @@ import CBLAS
 import CKernels
 
 /// y = act(x W^T + b). x: [N, I], weight: [O, I], bias: [O] -> [N, O]
-/// The output features are split across the workers, each running sgemm on its rows of W.
+/// The output features are split across the workers, each multiplying by its rows of W (sgemm;
+/// gemv_rows with one image).
 public func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Activation = .none) -> Tensor {
     linear(x, weight: weight, bias: bias, activation: activation, cache: nil)
 }
