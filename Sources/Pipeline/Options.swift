@@ -42,6 +42,7 @@ struct ModelOptions: ParsableArguments {
     /// The network, built for `layers` (a convolution among them keeps its BatchNorm apart).
     /// An ONNX file is read and checked in full here, before any image.
     func load(layers: [String]) throws -> (model: Model, weightsPath: String) {
+        Parallelism.prepare()   // before the loading, which OpenBLAS's idle threads would slow
         if let onnx { return (try Model(onnx: onnx, layers: layers), onnx) }
         let path = try weightsPath()
         let dict = try StateDict.load(path: path)

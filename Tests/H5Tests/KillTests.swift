@@ -22,6 +22,8 @@ final class KillTests: TemporaryDirectoryTestCase {
     /// Only does something when run as the child of `testResumeAfterSIGKILL`.
     func testChildWritesUntilKilled() throws {
         guard let path = ProcessInfo.processInfo.environment[Self.childPathVariable] else { return }
+        // The child writes into its parent's directory and is killed before tearDown: its own goes now.
+        try? FileManager.default.removeItem(atPath: directory)
         let writer = try CodesWriter(path: path, metadata: metadata, layerDimensions: [("layer4", dimension)],
                                      classes: ["a", "b"], overwrite: false)
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.4) { kill(getpid(), SIGKILL) }

@@ -11,13 +11,23 @@ public enum Parallelism {
     nonisolated(unsafe) public static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 }
 
-/// Once, before the first parallel op: OpenBLAS's own threads off; and glibc told to serve large
-/// blocks from its heap rather than fresh mmaps, so that each layer's output reuses the memory
-/// the previous pass freed instead of page-faulting it in again (a tenth of the CPU time otherwise).
+/// Once, before the first parallel op: OpenBLAS's own threads off and stopped (CBLAS/shim.h); and
+/// glibc told to serve large blocks from its heap rather than fresh mmaps, so that each layer's
+/// output reuses the memory the previous pass freed instead of page-faulting it in again (a tenth
+/// of the CPU time otherwise).
 private let blasSingleThreaded: Void = {
     openblas_set_num_threads(1)
+    openblas_stop_threads()
     retain_large_blocks()
 }()
+
+extension Parallelism {
+    /// Sets the engine's threading up now rather than at the first parallel op: a command calls it
+    /// first thing, so that OpenBLAS's idle threads do not spin through the loading of the model.
+    public static func prepare() {
+        _ = blasSingleThreaded
+    }
+}
 
 /// Splits 0..<count into at most `Parallelism.threads` contiguous ranges of at least `grain`
 /// items, boundaries on multiples of `align`, and runs `body` on each concurrently, on the calling
