@@ -114,9 +114,9 @@ struct ExtractionSetup {
         if model.onnx != nil && codes.layer.isEmpty { settings.layers = [] }
         // The file's sha256, for the codes file, on another core while the model loads (AlexNet's
         // 233 MB: 0.1 s).
-        let hashURL = URL(fileURLWithPath: try model.weightsPath())
-        let digest = OnThread { try sha256Hex(of: hashURL) }
-        let (net, path) = try model.load(layers: settings.layers)
+        let path = try model.weightsPath()
+        let digest = OnThread { try sha256Hex(of: URL(fileURLWithPath: path)) }
+        let net = try model.load(layers: settings.layers).model
         // An ONNX graph's default layer is its first output, which is never folded away.
         if settings.layers.isEmpty { settings.layers = [net.defaultLayer] }
         // A tensor name with '/' or ',' cannot name a dataset in the codes file: its alias stands for it.

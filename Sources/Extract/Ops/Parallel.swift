@@ -22,8 +22,9 @@ private let blasSingleThreaded: Void = {
 }()
 
 extension Parallelism {
-    /// Sets the engine's threading up now rather than at the first parallel op: a command calls it
-    /// first thing, so that OpenBLAS's idle threads do not spin through the loading of the model.
+    /// Sets the engine's threading up now rather than at the first parallel op: the commands call it
+    /// before they load a model (ModelOptions.load), so that OpenBLAS's idle threads do not spin
+    /// through the loading.
     public static func prepare() {
         _ = blasSingleThreaded
     }
