@@ -48,10 +48,14 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("freeze-until"), help: ArgumentHelp("With --train: the layer everything up to which is frozen (default: nothing).", valueName: "layer"))
     var freezeUntil: String?
 
+    @Option(help: ArgumentHelp("Also time decoding and preprocessing the images of this folder (ImageFolder layout) as `extract` does, on one thread, and print the limit that puts on extraction's speed against the forward pass alone.", valueName: "dir"))
+    var images: String?
+
     func validate() throws {
         guard batch > 0, iterations > 0, threads > 0, rounds > 0, (size ?? 32) >= 32 else {
             throw ValidationError("--batch, --iterations, --rounds, --threads must be positive and --size at least 32")
         }
+        guard images == nil || !train else { throw ValidationError("--images times extraction's input; it does not apply to --train") }
     }
 
     func run() throws {
@@ -71,7 +75,7 @@ struct BenchCommand: ParsableCommand {
         })
 
         _ = try net.run(x, layers: [tap])
-        var bestOurs = 0.0, bestTheirs = 0.0, ratios: [Double] = []
+        var bestOurs = 0.0, bestTheirs = 0.0, ratios: [Double] = [], passSeconds = 0.0, passes = 0
         for round in 1...rounds {
             var best = Double.infinity, sum = 0.0
             for _ in 0..<iterations {
@@ -81,6 +85,8 @@ struct BenchCommand: ParsableCommand {
                 best = min(best, seconds)
                 sum += seconds
             }
+            passSeconds += sum
+            passes += iterations
             let ours = Double(batch) / best
             bestOurs = max(bestOurs, ours)
             let gflops = 2 * Double(macs) * Double(batch) / best / 1e9
@@ -95,16 +101,49 @@ struct BenchCommand: ParsableCommand {
                     print("note: this CPU has AVX-512 but OPENBLAS_CORETYPE selects AVX2 kernels, about half the FP32 throughput; unset it to let OpenBLAS choose")
                 }
             }
-            guard let theirs = try onnxruntime(tap: node, size: size) else { return }
+            guard let theirs = try onnxruntime(tap: node, size: size) else { break }
             bestTheirs = max(bestTheirs, theirs)
             ratios.append(ours / theirs)
             print(String(format: "onnxruntime %@ batch %d, %d threads: %.1f images/s", model.rawValue, batch, threads, theirs))
             print(String(format: "ratio pipeline / onnxruntime: %.2f", ours / theirs))
         }
-        if rounds > 1 {
+        if rounds > 1 && !ratios.isEmpty {
             print(String(format: "best of %d rounds: pipeline %.1f images/s, onnxruntime %.1f images/s, ratio %.2f (rounds: %@)",
                          rounds, bestOurs, bestTheirs, bestOurs / bestTheirs, ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
         }
+        if let images {
+            try printDecodeLimit(images, size: size, forwardRate: Double(batch * passes) / passSeconds)
+        }
+    }
+
+    /// Extraction decodes and preprocesses on the cores the forward pass runs on, so its CPU time
+    /// per image, D, adds to the pass's, T / R (T threads at R images/s): end to end runs at most at
+    /// T / (T / R + D) images/s, a ratio to the pass alone of at most 1 / (1 + D R / T). D is timed
+    /// as extract spends it (file read, decode, Resize + CenterCrop, ToTensor + Normalize), one image
+    /// at a time, in the process's CPU time (the decoders run on threads of their own, FatalErrorGuard.swift),
+    /// the least of two runs over the images (the first also warms the page cache).
+    func printDecodeLimit(_ folder: String, size: Int, forwardRate: Double) throws {
+        let list = try ImageList.imageFolder(folder)
+        // extract's default transform for the architecture (at another --size, the resize in proportion).
+        let resize = size == model.inputSize ? model.resizeSize : Int((Double(size * model.resizeSize) / Double(model.inputSize)).rounded())
+        let preprocessing = Preprocessing(resize: resize, crop: size, mean: model.mean, std: model.std)
+        var least = Double.infinity, failed = 0
+        for _ in 0..<2 {
+            failed = 0
+            let start = processCPUSeconds()
+            for i in 0..<list.count {
+                do {
+                    _ = preprocessing.apply(try ImageDecoder.decode(path: list.absolutePath(i)))
+                } catch {
+                    failed += 1
+                }
+            }
+            least = min(least, processCPUSeconds() - start)
+        }
+        let d = least / Double(list.count)
+        let limit = Double(threads) / (Double(threads) / forwardRate + d)
+        print(String(format: "decode + preprocess: %.3f ms of CPU an image (%d images%@, one thread): beside this pass's %.1f images/s (the mean over the passes) on %d threads, extraction runs at most %.1f images/s, a ratio to the pass alone of at most %.3f",
+                     d * 1000, list.count, failed > 0 ? ", \(failed) unreadable" : "", forwardRate, threads, limit, limit / forwardRate))
     }
 
     /// Each kind of convolution's time: the least over `iterations` more passes, each kind apart (a
@@ -248,6 +287,13 @@ func cpuHasAVX512() -> Bool {
           let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
     let set = Set(flags.split(separator: " "))
     return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy { set.contains(Substring($0)) }
+}
+
+/// CPU time the process has used, all its threads, in seconds.
+func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 /// Peak resident memory of this process (VmHWM in /proc/self/status), in MiB.

@@ -2,6 +2,7 @@
 // transcribed in Golden/make_images.py (Resize(int) -> Image.resize BILINEAR, center_crop,
 // ten_crop, ToTensor + Normalize in float32). Tolerance 0 for bytes, 1e-6 for floats.
 @testable import Extract
+import CKernels
 import XCTest
 
 final class ImagePreprocessingTests: XCTestCase {
@@ -43,6 +44,34 @@ final class ImagePreprocessingTests: XCTestCase {
         }
     }
 
+    /// Each horizontal-pass kernel this machine has (scalar, SSE4.1, AVX-512) against the plain Swift
+    /// loop of Resample.c, on random images up and down to random widths (many taps, and tails of
+    /// one to three past a multiple of four), over whole windows and sub-windows. Tolerance 0.
+    func testHorizontalKernelsEqualPlainLoop() throws {
+        var rng = SystemRandomNumberGenerator()
+        let kernels = [RESAMPLE_SCALAR, RESAMPLE_SSE41, RESAMPLE_AVX512].map { Int32($0) }.filter { resample_kernel_available($0) != 0 }
+        XCTAssertTrue(kernels.contains(Int32(RESAMPLE_SCALAR)))
+        for trial in 0..<80 {
+            let iw = Int.random(in: 1...(trial % 4 == 0 ? 700 : 90), using: &rng), ih = Int.random(in: 1...6, using: &rng)
+            let image = RGBImage(width: iw, height: ih, pixels: (0..<(iw * ih * 3)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            let w = Int.random(in: 1...120, using: &rng)
+            let expected = resampleHorizontal(image, width: w)
+            let cw = Int.random(in: 1...w, using: &rng), left = Int.random(in: 0...(w - cw), using: &rng)
+            let window = ResampleCoefficients(inSize: iw, outSize: w).window(left..<left + cw)
+            for kernel in kernels {
+                let got = image.pixels.withUnsafeBufferPointer {
+                    window.horizontal($0.baseAddress!, stride: iw * 3, rows: ih, kernel: kernel)
+                }
+                var want: [UInt8] = []
+                for y in 0..<ih {
+                    let start: Int = (y * w + left) * 3
+                    want += expected.pixels[start..<start + cw * 3]
+                }
+                assertBytesEqual(got, want, "kernel \(kernel): \(iw)x\(ih) -> \(w) wide, window \(cw) at \(left)")
+            }
+        }
+    }
+
     func testCenterCropIsTorchvisions() throws {
         let source = try decodedInput("rgb8.png")
         for entry in try ImageGolden.entries("center_crop") {
@@ -70,6 +99,22 @@ final class ImagePreprocessingTests: XCTestCase {
             let size = resizedSize(width: w, height: h, shorterSide: 256)
             XCTAssertEqual(size.width, entry["resized_width"] as? Int, "\(w)x\(h)")
             XCTAssertEqual(size.height, entry["resized_height"] as? Int, "\(w)x\(h)")
+        }
+    }
+
+    /// The C ToTensor + Normalize against its plain Swift loop, on random pixels (odd counts too) and
+    /// ImageNet's and other constants: the same float32 operations, so tolerance 0.
+    func testTensorEqualsPlainLoop() {
+        var rng = SystemRandomNumberGenerator()
+        for (w, h) in [(1, 1), (3, 5), (17, 9), (224, 224)] {
+            let image = RGBImage(width: w, height: h, pixels: (0..<(w * h * 3)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            for p in [Preprocessing.imagenet, Preprocessing(resize: 8, crop: 8, mean: [0.5, 0.25, 0.1], std: [0.5, 0.3, 1.7])] {
+                let got = p.tensor(from: image), want = p.tensorPlain(from: image)
+                let differing = zip(got, want).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+                let maxDiff = zip(got, want).map { abs($0.0 - $0.1) }.max() ?? 0
+                XCTAssertEqual(got.count, want.count)
+                XCTAssertEqual(differing, 0, "\(w)x\(h) \(p): \(differing) values differ, max difference \(maxDiff) (tolerance 0)")
+            }
         }
     }
 

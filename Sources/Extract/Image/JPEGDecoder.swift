@@ -129,13 +129,15 @@ enum JPEGDecoder {
         _ = jpeg_start_decompress(cinfo)
         let width = Int(cinfo.pointee.output_width), height = Int(cinfo.pointee.output_height)
         let components = Int(cinfo.pointee.output_components)
-        var samples = [UInt8](repeating: 0, count: width * height * components)
-        samples.withUnsafeMutableBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            while cinfo.pointee.output_scanline < cinfo.pointee.output_height {
-                var row: JSAMPROW? = base + Int(cinfo.pointee.output_scanline) * width * components
-                _ = jpeg_read_scanlines(cinfo, &row, 1)
+        // Every row is written by libjpeg (or the decode fails and the array is not used).
+        let samples = [UInt8](unsafeUninitializedCapacity: width * height * components) { buffer, initialized in
+            if let base = buffer.baseAddress {
+                while cinfo.pointee.output_scanline < cinfo.pointee.output_height {
+                    var row: JSAMPROW? = base + Int(cinfo.pointee.output_scanline) * width * components
+                    _ = jpeg_read_scanlines(cinfo, &row, 1)
+                }
             }
+            initialized = width * height * components
         }
         _ = jpeg_finish_decompress(cinfo)
         result.width = width
@@ -146,13 +148,12 @@ enum JPEGDecoder {
 
     private static func toRGB(_ result: JPEGResult) -> RGBImage {
         let count = result.width * result.height
-        var rgb = [UInt8](repeating: 0, count: count * 3)
         let s = result.samples
+        if result.components == 3 { return RGBImage(width: result.width, height: result.height, pixels: s) }
+        var rgb = [UInt8](repeating: 0, count: count * 3)
         switch result.components {
         case 1:
             for i in 0..<count { rgb[3 * i] = s[i]; rgb[3 * i + 1] = s[i]; rgb[3 * i + 2] = s[i] }
-        case 3:
-            rgb = s
         default:
             // Unpack.c "CMYK;I" inverts every byte, then Convert.c cmyk2rgb.
             for i in 0..<count {

@@ -1,5 +1,6 @@
 // torchvision's evaluation transform for ImageNet models:
 // Compose([Resize(resize), CenterCrop(crop), ToTensor(), Normalize(mean, std)]).
+import CKernels
 
 public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertible {
     /// Shorter side after resizing (torchvision `Resize(int)`).
@@ -41,15 +42,22 @@ public struct Preprocessing: Codable, Equatable, Sendable, CustomStringConvertib
     }
 
     /// ToTensor + Normalize of an image already cropped: CHW floats `(pixel / 255 - mean) / std`,
-    /// in float32 as torch computes `img.float().div(255)` then `sub_(mean).div_(std)`.
+    /// in float32 as torch computes `img.float().div(255)` then `sub_(mean).div_(std)` (in C, where
+    /// the loop vectorises).
     public func tensor(from image: RGBImage) -> [Float] {
+        let plane = image.width * image.height
+        return [Float](unsafeUninitializedCapacity: 3 * plane) { out, initialized in
+            rgb8_normalize_planes(image.pixels, plane, mean, std, out.baseAddress!)
+            initialized = 3 * plane
+        }
+    }
+
+    /// The plain loop of `tensor(from:)`: its oracle.
+    func tensorPlain(from image: RGBImage) -> [Float] {
         let plane = image.width * image.height
         var out = [Float](repeating: 0, count: 3 * plane)
         for c in 0..<3 {
-            let m = mean[c], s = std[c]
-            for i in 0..<plane {
-                out[c * plane + i] = (Float(image.pixels[3 * i + c]) / 255 - m) / s
-            }
+            for i in 0..<plane { out[c * plane + i] = (Float(image.pixels[3 * i + c]) / 255 - mean[c]) / std[c] }
         }
         return out
     }

@@ -142,11 +142,16 @@ struct ResampleWindow {
         return w
     }
 
-    /// The horizontal pass: `rows` rows of `stride` bytes in, first.count pixels a row out.
-    func horizontal(_ input: UnsafePointer<UInt8>, stride: Int, rows: Int) -> [UInt8] {
+    /// The horizontal pass: `rows` rows of `stride` bytes in, first.count pixels a row out; with
+    /// `kernel` (RESAMPLE_*, available), that kernel rather than the best.
+    func horizontal(_ input: UnsafePointer<UInt8>, stride: Int, rows: Int, kernel: Int32? = nil) -> [UInt8] {
         let outWidth = first.count
         return [UInt8](unsafeUninitializedCapacity: outWidth * rows * 3) { out, n in
-            resample_rgb8_horizontal(input, stride, rows, out.baseAddress!, outWidth, first, count, weights, ksize)
+            if let kernel {
+                resample_rgb8_horizontal_with(kernel, input, stride, rows, out.baseAddress!, outWidth, first, count, weights, ksize)
+            } else {
+                resample_rgb8_horizontal(input, stride, rows, out.baseAddress!, outWidth, first, count, weights, ksize)
+            }
             n = outWidth * rows * 3
         }
     }
@@ -163,9 +168,16 @@ struct ResampleWindow {
 }
 
 extension ResampleCoefficients {
+    /// Each output's weights padded with zeros to a multiple of 4, as the AVX-512 horizontal kernel
+    /// reads them (precompute_coeffs already leaves zeros past each output's taps).
     func window(_ outputs: Range<Int>) -> ResampleWindow {
-        ResampleWindow(first: outputs.map { Int32(bounds[$0].first) }, count: outputs.map { Int32(bounds[$0].count) },
-                       weights: Array(weights[outputs.lowerBound * ksize..<outputs.upperBound * ksize]), ksize: ksize)
+        let padded = (ksize + 3) / 4 * 4
+        var w = [Int32](repeating: 0, count: outputs.count * padded)
+        for (i, o) in outputs.enumerated() {
+            for x in 0..<ksize { w[i * padded + x] = weights[o * ksize + x] }
+        }
+        return ResampleWindow(first: outputs.map { Int32(bounds[$0].first) }, count: outputs.map { Int32(bounds[$0].count) },
+                              weights: w, ksize: padded)
     }
 }
 
