@@ -124,9 +124,8 @@ struct BenchCommand: ParsableCommand {
     /// the least of two runs over the images (the first also warms the page cache).
     func printDecodeLimit(_ folder: String, size: Int, forwardRate: Double) throws {
         let list = try ImageList.imageFolder(folder)
-        // extract's default transform for the architecture (at another --size, the resize in proportion).
-        let resize = size == model.inputSize ? model.resizeSize : Int((Double(size * model.resizeSize) / Double(model.inputSize)).rounded())
-        let preprocessing = Preprocessing(resize: resize, crop: size, mean: model.mean, std: model.std)
+        // The transform of `extract --model MODEL --crop SIZE`.
+        let preprocessing = try PreprocessingOptions.parse(["--crop", String(size)]).preprocessing(for: model)
         var least = Double.infinity, failed = 0
         for _ in 0..<2 {
             failed = 0
@@ -287,13 +286,6 @@ func cpuHasAVX512() -> Bool {
           let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
     let set = Set(flags.split(separator: " "))
     return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy { set.contains(Substring($0)) }
-}
-
-/// CPU time the process has used, all its threads, in seconds.
-func processCPUSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 /// Peak resident memory of this process (VmHWM in /proc/self/status), in MiB.
